@@ -1,0 +1,57 @@
+/* afloc_main.c: the `afloc` command-line tool. Each subcommand is a short function that uses only
+ * the public API, so it doubles as an example of it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "afloc/afloc.h"
+
+static const char usage[] =
+    "usage: afloc <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  version              print the library version\n"
+    "  info [cpu|cuda|auto] create a context and describe the backend it chose\n"
+    "  help                 this text\n";
+
+static int fail(const char *what, afloc_status status) {
+    fprintf(stderr, "afloc: %s failed: %s: %s\n", what, afloc_status_string(status),
+            afloc_last_error());
+    return 1;
+}
+
+static int command_info(int argc, char **argv) {
+    afloc_context_options options = {0};
+    options.struct_size = sizeof options;
+    afloc_context_options_default(&options);
+    if (argc > 0) {
+        if (!strcmp(argv[0], "cpu")) options.backend = AFLOC_BACKEND_CPU;
+        else if (!strcmp(argv[0], "cuda")) options.backend = AFLOC_BACKEND_CUDA;
+        else if (!strcmp(argv[0], "auto")) options.backend = AFLOC_BACKEND_AUTO;
+        else {
+            fprintf(stderr, "afloc info: unknown backend '%s' (cpu, cuda or auto)\n", argv[0]);
+            return 2;
+        }
+    }
+    afloc_context *context = NULL;
+    afloc_status status = afloc_context_create(&options, &context);
+    if (status != AFLOC_OK) return fail("afloc_context_create", status);
+    char info[1024];
+    status = afloc_context_info(context, info, sizeof info, NULL);
+    if (status == AFLOC_OK) printf("libafloc %s\n%s\n", afloc_version(), info);
+    afloc_context_free(context);
+    return status == AFLOC_OK ? 0 : fail("afloc_context_info", status);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("%s\n", afloc_version());
+        return 0;
+    }
+    if (!strcmp(argv[1], "info")) return command_info(argc - 2, argv + 2);
+    fprintf(stderr, "afloc: unknown command '%s'\n\n%s", argv[1], usage);
+    return 2;
+}

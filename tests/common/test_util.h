@@ -1,0 +1,46 @@
+/* test_util.h: tiny helpers shared by the C tests: CHECK macros that report file:line and keep
+ * going, a failure count that becomes the exit status, and the skip code 77. */
+#ifndef AFLOC_TEST_UTIL_H
+#define AFLOC_TEST_UTIL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "afloc/afloc.h"
+
+#define TEST_SKIP 77
+
+static int test_failures = 0;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            test_failures++;                                                         \
+        }                                                                            \
+    } while (0)
+
+/* Checks that `expr` returns `want`, and that a failure left a non-empty message. */
+#define CHECK_STATUS(expr, want)                                                           \
+    do {                                                                                   \
+        afloc_status got_ = (expr);                                                        \
+        if (got_ != (want)) {                                                              \
+            fprintf(stderr, "%s:%d: %s returned %s, expected %s (last error: %s)\n",       \
+                    __FILE__, __LINE__, #expr, afloc_status_string(got_),                  \
+                    afloc_status_string(want), afloc_last_error());                        \
+            test_failures++;                                                               \
+        } else if (got_ != AFLOC_OK && afloc_last_error()[0] == '\0') {                    \
+            fprintf(stderr, "%s:%d: %s failed with an empty message\n", __FILE__, __LINE__, \
+                    #expr);                                                                \
+            test_failures++;                                                               \
+        }                                                                                  \
+    } while (0)
+
+static inline int test_finish(const char *name) {
+    if (test_failures) fprintf(stderr, "%s: %d check(s) failed\n", name, test_failures);
+    else printf("%s: all checks passed\n", name);
+    return test_failures ? 1 : 0;
+}
+
+#endif /* AFLOC_TEST_UTIL_H */
