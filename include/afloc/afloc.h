@@ -152,7 +152,266 @@ typedef struct afloc_image_view {
 
 /* ==== images: section owned by src/image_*.c ==== */
 
+/* A decoded image owned by the library: U8 or U16 samples, 1 (gray) or 3 (RGB) channels. */
+typedef struct afloc_image afloc_image;
+
+/* Limits for PNG decoding, checked before any pixel allocation. */
+typedef struct afloc_png_options {
+    size_t  struct_size;      /* set by the caller to sizeof(afloc_png_options)              */
+    int32_t max_width;        /* 1..16384; default 16384; wider files give AFLOC_ERR_LIMIT    */
+    int32_t max_height;       /* 1..16384; default 16384                                      */
+    size_t  max_file_bytes;   /* >= 1; default 256 MiB; larger inputs give AFLOC_ERR_LIMIT    */
+    size_t  max_decode_bytes; /* >= 1; default 1664 MiB: everything one decode holds at once,
+                                 the output pixels (at most 16384 x 16384 x 3 x 16 bit =
+                                 1536 MiB) plus libpng's and zlib's working memory. Pixels
+                                 that do not fit give AFLOC_ERR_LIMIT before they are
+                                 allocated; libpng running out of it gives
+                                 AFLOC_ERR_OUT_OF_MEMORY.                                     */
+} afloc_png_options;
+
+/* Fills the fields of `options` that fit in options->struct_size with their defaults. Returns
+ * AFLOC_ERR_INVALID_ARGUMENT if `options` is NULL or struct_size is implausible. Since 0.1. */
+AFLOC_API afloc_status afloc_png_options_default(afloc_png_options *options);
+
+/* Decodes the PNG held in `bytes` (`size` bytes, caller-owned, only read during the call).
+ * `options` may be NULL (defaults). Accepts every PNG colour type and bit depth:
+ *  - gray 1/2/4-bit is expanded to 8 bits and scaled to 0..255 (x255, x85, x17);
+ *  - gray 8/16, RGB 8/16 are kept as stored; 16-bit stays 16-bit, in native byte order;
+ *  - palette images become RGB 8-bit; alpha (gray+alpha, RGBA) is dropped, tRNS ignored;
+ *  - interlaced files are de-interlaced. No gamma, colour or background conversion is done.
+ * 16-bit files with an sBIT chunk of s < 16 bits report significant_bits = s in the view when
+ * every sample fits in s bits (raw 12-bit data in a 16-bit container, as radiograph exporters
+ * write it); when some sample does not fit (the PNG spec's left-shifted layout) the samples are
+ * kept as stored and significant_bits is 0. Ancillary chunks other than sBIT are skipped
+ * unread (so compressed text or ICC bombs cost nothing). Refused as malformed: bytes after
+ * IEND, and more than 16 KiB of compressed image data after the last row (an inflate bomb).
+ * On success `*out` receives an image to release with afloc_image_free.
+ * Returns AFLOC_ERR_INVALID_ARGUMENT (NULL bytes or out, bad options), AFLOC_ERR_IMAGE_FORMAT
+ * (not a PNG, truncated, bad CRC in a critical chunk, corrupt data, trailing bytes),
+ * AFLOC_ERR_LIMIT (size above max_file_bytes, width or height above the maximum, pixels above
+ * max_decode_bytes; all checked before the pixels are allocated), AFLOC_ERR_OUT_OF_MEMORY, or
+ * AFLOC_ERR_INTERNAL (libpng could not be initialised). Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_image_decode_png(const void *bytes, size_t size,
+                                              const afloc_png_options *options,
+                                              afloc_image **out);
+
+/* afloc_image_decode_png on the file at `path` (UTF-8), read whole after its size is checked
+ * against max_file_bytes (AFLOC_ERR_LIMIT). Open and read failures give AFLOC_ERR_IO.
+ * Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_image_load_png(const char *path, const afloc_png_options *options,
+                                            afloc_image **out);
+
+/* Fills `view` with a borrowed view of `image`'s pixels: pixel_type AFLOC_PIXEL_U8 or
+ * AFLOC_PIXEL_U16, channels 1 or 3, rows packed (row_stride = width * channels * bytes).
+ * The caller sets view->struct_size; only fields inside it are written (it must reach at least
+ * `pixels`). The pixels stay owned by `image` and are valid until afloc_image_free.
+ * Returns AFLOC_ERR_INVALID_ARGUMENT for NULLs or a too small struct_size. Thread-safe.
+ * Since 0.1. */
+AFLOC_API afloc_status afloc_image_get_view(const afloc_image *image, afloc_image_view *view);
+
+/* Releases an image. NULL is a no-op. Since 0.1. */
+AFLOC_API void afloc_image_free(afloc_image *image);
+
+/* Encodes `view` as a PNG into `buffer` (caller-owned, `capacity` bytes). U8 and U16 gray or RGB
+ * are written as they are (8 or 16 bit; 16-bit samples big-endian as PNG requires), with an
+ * sBIT chunk for U16 views whose significant_bits is 1..15. F32 views are written as 8-bit:
+ * each sample is clamped to [0, 1] (NaN becomes 0) and stored as round(x * 255). The output is
+ * deterministic for a given libpng/zlib (no time stamp). With buffer == NULL, *size receives the
+ * encoded size and the call returns AFLOC_OK; with a non-NULL buffer smaller than that, *size
+ * receives the size needed and the call returns AFLOC_ERR_BUFFER_TOO_SMALL; otherwise *size
+ * receives the bytes written. `size` must not be NULL. Returns AFLOC_ERR_INVALID_ARGUMENT (bad
+ * view, NULL size), AFLOC_ERR_OUT_OF_MEMORY, AFLOC_ERR_BUFFER_TOO_SMALL or AFLOC_ERR_INTERNAL.
+ * Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_image_encode_png(const afloc_image_view *view, void *buffer,
+                                              size_t capacity, size_t *size);
+
+/* Encodes `view` as in afloc_image_encode_png and replaces the file at `path` atomically (temp
+ * file, fsync, rename, fsync of the directory): on failure the old file is untouched. Returns the
+ * codes of afloc_image_encode_png, or AFLOC_ERR_IO. Thread-safe for distinct paths. Since 0.1. */
+AFLOC_API afloc_status afloc_image_save_png(const afloc_image_view *view, const char *path);
+
+/* ==== preprocessing: section owned by src/image_preprocess.c ==== */
+
+/* Image preprocessing as in the official AFLoc inference (MODEL.md §2): gray, letterbox to
+ * image_size (long side -> image_size with OpenCV INTER_AREA, short side ⌊len·image_size/long⌋,
+ * zero padding split ⌊p/2⌋ before, ⌈p/2⌉ after), torchvision CenterCrop(crop_size)
+ * (top = left = round-half-even((image_size − crop_size)/2)), then x = (v − mean)/std with v in
+ * [0, 1]. The model's three input channels are identical, so one channel is produced.
+ *  - Gray from RGB: U8 uses OpenCV's fixed point (R·9798 + G·19235 + B·3735 + 16384) >> 15, which
+ *    is what cv2.cvtColor(COLOR_RGB2GRAY) and cv2.imread(path, 0) on an RGB PNG compute; U16/F32
+ *    use 0.299·R + 0.587·G + 0.114·B in float.
+ *  - U8 input is letterboxed to u8 as OpenCV 4.6 stores it (bit-exact on every test image,
+ *    shrinking and enlarging; MODEL.md §2.5 promises at most one grey level) and then normalised:
+ *    the official pipeline's numbers. U16 (scaled by 2^significant_bits − 1) and F32 input stay float through
+ *    the resize (the same weights, no 8-bit rounding), so 12-16-bit radiographs keep their
+ *    precision; that path is not bit-compatible with the official 8-bit pipeline.
+ *  - The official code fails on a short side that truncates to 0 (e.g. 1 x 1000 → 0 x 224);
+ *    libafloc uses 1 instead. */
+
+typedef struct afloc_preprocess_options {
+    size_t  struct_size; /* set by the caller to sizeof(afloc_preprocess_options)             */
+    int32_t image_size;  /* letterbox side s, 1..4096; default 224 (the official inference)   */
+    int32_t crop_size;   /* center crop side, 1..image_size; default 224                      */
+    float   mean;        /* finite; default 0.5                                                */
+    float   std;         /* finite, > 0; default 0.5 (so x = v_u8/127.5 − 1 for U8 input)      */
+} afloc_preprocess_options;
+
+/* Where the letterbox and crop put the source image. All fields are pixels. The model frame is
+ * the crop_size x crop_size crop whose top-left corner is (crop_left, crop_top) of the
+ * image_size x image_size letterbox; the source occupies the resized_width x resized_height
+ * rectangle at (pad_left, pad_top) of the letterbox. */
+typedef struct afloc_letterbox_geometry {
+    size_t  struct_size;    /* set by the caller to sizeof(afloc_letterbox_geometry)          */
+    int32_t source_width;   /* W, H: the original image                                       */
+    int32_t source_height;
+    int32_t resized_width;  /* w', h': the resized content, 1..image_size                     */
+    int32_t resized_height;
+    int32_t pad_left;       /* ⌊(image_size − w')/2⌋                                           */
+    int32_t pad_top;        /* ⌊(image_size − h')/2⌋                                           */
+    int32_t image_size;     /* s                                                              */
+    int32_t crop_left;      /* round-half-even((s − crop_size)/2)                             */
+    int32_t crop_top;
+    int32_t crop_size;      /* c; c = s and crop offsets 0 when no crop is applied            */
+} afloc_letterbox_geometry;
+
+/* Fills the fields of `options` that fit in options->struct_size with their defaults. Returns
+ * AFLOC_ERR_INVALID_ARGUMENT if `options` is NULL or struct_size is implausible. Since 0.1. */
+AFLOC_API afloc_status afloc_preprocess_options_default(afloc_preprocess_options *options);
+
+/* Runs the whole preprocessing on `image` (read only during the call; U8, U16 or F32, 1 or 3
+ * channels; F32 samples must be finite). `options` may be NULL (defaults). `out` is
+ * caller-owned, out_len >= crop_size * crop_size floats, and receives the normalised model input,
+ * one channel, row-major crop_size x crop_size. `geometry` may be NULL; otherwise the caller sets
+ * geometry->struct_size and the fields that fit are written. Returns AFLOC_ERR_INVALID_ARGUMENT
+ * (bad view, NULL out, options out of range, non-finite F32 sample), AFLOC_ERR_BUFFER_TOO_SMALL
+ * (out_len), or AFLOC_ERR_OUT_OF_MEMORY (scratch: about W·H·4 + s·s·4 bytes). On failure `out`
+ * and `geometry` are untouched. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_image_preprocess(const afloc_image_view *image,
+                                              const afloc_preprocess_options *options,
+                                              float *out, size_t out_len,
+                                              afloc_letterbox_geometry *geometry);
+
+/* The 8-bit letterbox alone: `image` must be AFLOC_PIXEL_U8 (1 or 3 channels); `out` is
+ * caller-owned, out_len >= size * size bytes, and receives the size x size gray image exactly as
+ * the official pipeline stores it before normalisation (for tests and overlay drawing). size is
+ * 1..4096. `geometry` may be NULL (crop fields: 0, 0, size). Returns AFLOC_ERR_INVALID_ARGUMENT,
+ * AFLOC_ERR_BUFFER_TOO_SMALL or AFLOC_ERR_OUT_OF_MEMORY; on failure `out` and `geometry` are
+ * untouched. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_image_letterbox_u8(const afloc_image_view *image, int32_t size,
+                                                uint8_t *out, size_t out_len,
+                                                afloc_letterbox_geometry *geometry);
+
+/* Maps a map in the model frame back onto the original pixel grid (MODEL.md §2.6). `map` is
+ * caller-owned, map_len >= crop_size² floats, row-major crop_size x crop_size; `out` is
+ * caller-owned, out_len >= source_width * source_height floats, row-major. For original pixel
+ * (x, y) the model-frame coordinates are
+ *     u = (x + 0.5)·w'/W − 0.5 + pad_left − crop_left,   v = (y + 0.5)·h'/H − 0.5 + pad_top − crop_top
+ * (the inverse of x = (u' − pad_left + 0.5)·W/w' − 0.5 with the actual, truncated w' and h').
+ * u and v are clamped to the part of the resized content that lies inside the crop, and the map is
+ * sampled bilinearly there, so padding is never sampled (if a tiny letterbox's content misses the
+ * crop entirely, the nearest crop column/row is used). `geometry` must be one returned by
+ * afloc_image_preprocess or afloc_image_letterbox_u8 (its struct_size must cover all fields);
+ * inconsistent values give AFLOC_ERR_INVALID_ARGUMENT. Returns AFLOC_ERR_INVALID_ARGUMENT or
+ * AFLOC_ERR_BUFFER_TOO_SMALL; on failure `out` is untouched. Allocates nothing. Thread-safe.
+ * Since 0.1. */
+AFLOC_API afloc_status afloc_heatmap_to_original(const afloc_letterbox_geometry *geometry,
+                                                 const float *map, size_t map_len,
+                                                 float *out, size_t out_len);
+
 /* ==== text: section owned by src/text_*.c ==== */
+
+/* Text input: the report cleaning of the AFLoc reference (MODEL.md §4.1-4.2) and a BERT WordPiece
+ * tokenizer identical to HuggingFace's BertTokenizerFast with do_lower_case (§4.4).
+ *
+ * Invalid UTF-8 in a text (not in a vocabulary) is not an error: each maximal invalid subpart
+ * becomes U+FFFD, as Python's decode(errors="replace") does. The tokenizer then drops U+FFFD
+ * as BERT does (the bytes around it join: "a\xFFb" -> "ab"), and the cleaning treats it as a
+ * non-word character (it separates words: "a\xFFb c" -> "a b c"). */
+
+#define AFLOC_MAX_TEXT_BYTES        (1u << 20) /* longest text accepted, bytes          */
+#define AFLOC_MAX_VOCAB_BYTES       (64u << 20) /* largest vocabulary file              */
+#define AFLOC_MAX_VOCAB_TOKENS      1000000     /* most vocabulary entries              */
+#define AFLOC_MAX_VOCAB_TOKEN_BYTES 256         /* longest vocabulary entry, bytes      */
+#define AFLOC_MAX_SEQUENCE_LENGTH   512         /* largest max_length (BERT positions)  */
+
+typedef struct afloc_tokenizer afloc_tokenizer;
+
+typedef struct afloc_tokenizer_options {
+    size_t  struct_size;        /* sizeof(afloc_tokenizer_options)                             */
+    int32_t lowercase;          /* 1: lowercase + strip accents (the only mode in 0.1); def. 1 */
+    int32_t max_length;         /* sequence slots incl. [CLS]/[SEP], 2..512; default 97        */
+    int32_t max_chars_per_word; /* longer words become [UNK], 1..10000; default 100            */
+} afloc_tokenizer_options;
+
+/* Fills the fields of `options` that fit in options->struct_size with their defaults.
+ * AFLOC_ERR_INVALID_ARGUMENT if `options` is NULL or struct_size is unset. Since 0.1. */
+AFLOC_API afloc_status afloc_tokenizer_options_default(afloc_tokenizer_options *options);
+
+/* Builds a tokenizer from a vocabulary held in memory: `vocab_size` bytes of UTF-8, one token per
+ * line, the line number (0-based) being the id, as in BERT's vocab.txt. Lines end in "\n" or
+ * "\r\n" (the "\r" is dropped); a final line without newline counts. The bytes are copied.
+ * Returns AFLOC_ERR_FORMAT (naming the 1-based line) for invalid UTF-8, an empty line, a control
+ * byte, a duplicate token, or a missing [PAD], [UNK], [CLS] or [SEP]; AFLOC_ERR_LIMIT for more
+ * than AFLOC_MAX_VOCAB_BYTES bytes, AFLOC_MAX_VOCAB_TOKENS lines or a token longer than
+ * AFLOC_MAX_VOCAB_TOKEN_BYTES; AFLOC_ERR_UNSUPPORTED for lowercase != 1;
+ * AFLOC_ERR_INVALID_ARGUMENT for NULL `vocab`/`out` or options out of range;
+ * AFLOC_ERR_OUT_OF_MEMORY. `options` may be NULL (defaults). `*out` is freed with
+ * afloc_tokenizer_free. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_tokenizer_create(const char *vocab, size_t vocab_size,
+                                              const afloc_tokenizer_options *options,
+                                              afloc_tokenizer **out);
+
+/* afloc_tokenizer_create on the contents of the file `vocab_path`; AFLOC_ERR_IO if it cannot be
+ * read, AFLOC_ERR_LIMIT before reading if it is larger than AFLOC_MAX_VOCAB_BYTES. Since 0.1. */
+AFLOC_API afloc_status afloc_tokenizer_load(const char *vocab_path,
+                                            const afloc_tokenizer_options *options,
+                                            afloc_tokenizer **out);
+
+/* Releases a tokenizer. NULL is a no-op. Since 0.1. */
+AFLOC_API void afloc_tokenizer_free(afloc_tokenizer *tokenizer);
+
+/* The number of vocabulary entries (ids are 0..size-1). Since 0.1. */
+AFLOC_API afloc_status afloc_tokenizer_vocab_size(const afloc_tokenizer *tokenizer, int32_t *size);
+
+/* The id of the vocabulary entry `token` (NUL-terminated UTF-8, matched exactly, no
+ * normalization), or -1 in *id when there is none (still AFLOC_OK). Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_tokenizer_token_id(const afloc_tokenizer *tokenizer,
+                                                const char *token, int32_t *id);
+
+/* Copies the text of vocabulary entry `id` with a NUL into `buffer`. With buffer == NULL or
+ * capacity too small, *needed (if not NULL) receives the size including the NUL and the call
+ * returns AFLOC_OK or AFLOC_ERR_BUFFER_TOO_SMALL respectively. AFLOC_ERR_INVALID_ARGUMENT for an
+ * id outside 0..size-1. Since 0.1. */
+AFLOC_API afloc_status afloc_tokenizer_token_text(const afloc_tokenizer *tokenizer, int32_t id,
+                                                  char *buffer, size_t capacity, size_t *needed);
+
+/* BERT-tokenizes `text` (text_len bytes of UTF-8, may hold NULs, may be empty; `text` may be NULL
+ * when text_len is 0) exactly as HuggingFace's BertTokenizerFast (lowercase, accents stripped,
+ * punctuation split, greedy longest-match WordPiece, [UNK]): writes [CLS] pieces [SEP], truncated
+ * to max_length (the [SEP] is kept) and padded with [PAD] to exactly max_length ids, into `ids`
+ * (int32, capacity >= max_length). `attention_mask` (same capacity, may be NULL) gets 1 on real
+ * tokens, 0 on padding; `*length` (may be NULL) the real-token count incl. [CLS]/[SEP], 2..max_length.
+ * No report cleaning is applied (see afloc_text_clean_prompt), and literal "[CLS]"-style strings
+ * in `text` are ordinary text, not special tokens (cleaned text never holds brackets). Returns AFLOC_ERR_LIMIT for
+ * text_len > AFLOC_MAX_TEXT_BYTES, AFLOC_ERR_INVALID_ARGUMENT for NULL tokenizer/ids or capacity
+ * < max_length, AFLOC_ERR_OUT_OF_MEMORY. Thread-safe: many threads may encode with one tokenizer.
+ * Since 0.1. */
+AFLOC_API afloc_status afloc_tokenizer_encode(const afloc_tokenizer *tokenizer, const char *text,
+                                              size_t text_len, int32_t *ids,
+                                              int32_t *attention_mask, int32_t capacity,
+                                              int32_t *length);
+
+/* The inference text of the AFLoc reference (MODEL.md §4.1-4.2): splits `text` into sentences on
+ * "<digits>." and ".", keeps the \w+ words of each (lowercased), drops sentences of <= 1 word
+ * (so a one-word prompt such as "cardiomegaly" becomes ""), deletes non-ASCII characters, and
+ * joins everything with single spaces. Writes the result with a NUL into `out` (ASCII only).
+ * With out == NULL or capacity too small, *needed (if not NULL) receives the size including the
+ * NUL and the call returns AFLOC_OK or AFLOC_ERR_BUFFER_TOO_SMALL respectively. The result is
+ * never longer than text_len. AFLOC_ERR_LIMIT for text_len > AFLOC_MAX_TEXT_BYTES,
+ * AFLOC_ERR_INVALID_ARGUMENT for text == NULL with text_len > 0, AFLOC_ERR_OUT_OF_MEMORY.
+ * Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_text_clean_prompt(const char *text, size_t text_len, char *out,
+                                               size_t capacity, size_t *needed);
 
 /* ==== model files: section owned by src/model_file.c ==== */
 
