@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "afloc/afloc.h"
+#include "commands.h"
 
 static const char usage[] =
     "usage: afloc <command> [options]\n"
@@ -11,6 +12,8 @@ static const char usage[] =
     "commands:\n"
     "  version              print the library version\n"
     "  info [cpu|cuda|auto] create a context and describe the backend it chose\n"
+    "  demo [DIR]           foundation demo: PNG, preprocessing and tokenizer only (the model\n"
+    "                       is not implemented yet); writes pictures to DIR (./afloc-demo)\n"
     "  help                 this text\n";
 
 static int fail(const char *what, afloc_status status) {
@@ -52,6 +55,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "info")) return command_info(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "demo")) return afloc_cli_demo(argc - 2, argv + 2);
     fprintf(stderr, "afloc: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

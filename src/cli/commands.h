@@ -1,0 +1,8 @@
+/* commands.h: the subcommands of the `afloc` tool, one file each. Each returns a process exit
+ * status (0 success, 1 failure, 2 usage error). */
+#ifndef AFLOC_CLI_COMMANDS_H
+#define AFLOC_CLI_COMMANDS_H
+
+int afloc_cli_demo(int argc, char **argv);
+
+#endif /* AFLOC_CLI_COMMANDS_H */
