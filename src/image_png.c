@@ -28,6 +28,7 @@
 #include <zlib.h>
 
 #include "alloc.h"
+#include "dependency_versions.h"
 #include "error.h"
 #include "file_io.h"
 #include "image.h"
@@ -430,6 +431,7 @@ static afloc_status decode_png(const void *bytes, size_t size, const afloc_png_o
     memset(&d, 0, sizeof d);
     d.function = function;
     afloc_status status = read_options(&d.options, options, function);
+    if (status == AFLOC_OK) status = afloc_check_png_dependencies(function);
     if (status != AFLOC_OK) return status;
     if (size > d.options.max_file_bytes)
         return afloc_fail(AFLOC_ERR_LIMIT, "%s: %zu bytes of PNG, limit max_file_bytes %zu",
@@ -455,7 +457,6 @@ afloc_status afloc_png_options_default(afloc_png_options *options) {
                           options ? options->struct_size : (size_t)0);
     size_t caller_size = options->struct_size;
     afloc_options_write(options, caller_size, &default_options, sizeof default_options);
-    options->struct_size = caller_size; /* the caller's size stays what the caller said */
     return AFLOC_OK;
 }
 

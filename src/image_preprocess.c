@@ -32,7 +32,6 @@ afloc_status afloc_preprocess_options_default(afloc_preprocess_options *options)
                           "size (expected %zu)", options->struct_size, sizeof default_options);
     size_t caller_size = options->struct_size;
     afloc_options_write(options, caller_size, &default_options, sizeof default_options);
-    options->struct_size = caller_size;
     return AFLOC_OK;
 }
 

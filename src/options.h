@@ -13,6 +13,7 @@
 static inline void afloc_options_write(void *caller, size_t caller_size, const void *defaults,
                                        size_t full_size) {
     memcpy(caller, defaults, caller_size < full_size ? caller_size : full_size);
+    memcpy(caller, &caller_size, sizeof caller_size); /* struct_size stays what the caller set */
 }
 
 /* Produces the full options the library uses: `defaults`, overwritten by the caller's bytes that

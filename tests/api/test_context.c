@@ -44,6 +44,14 @@ static void test_old_struct_size(void) {
     CHECK_STATUS(afloc_context_create(&options, &context), AFLOC_OK);
     afloc_context_free(context);
 
+    /* Defaults for an old caller fill only its fields and keep its struct_size. */
+    memset(&options, 0xAB, sizeof options);
+    options.struct_size = offsetof(afloc_context_options, device_index);
+    CHECK_STATUS(afloc_context_options_default(&options), AFLOC_OK);
+    CHECK(options.struct_size == offsetof(afloc_context_options, device_index));
+    CHECK(options.backend == AFLOC_BACKEND_AUTO);
+    CHECK(options.device_index == (int32_t)0xABABABAB); /* beyond the old size: untouched */
+
     options.struct_size = 0;
     context = (afloc_context *)&options; /* sentinel: must stay untouched on failure */
     CHECK_STATUS(afloc_context_create(&options, &context), AFLOC_ERR_INVALID_ARGUMENT);
