@@ -451,13 +451,8 @@ static afloc_status decode_png(const void *bytes, size_t size, const afloc_png_o
 }
 
 afloc_status afloc_png_options_default(afloc_png_options *options) {
-    if (!options || options->struct_size < sizeof(size_t) || options->struct_size > (1u << 20))
-        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT,
-                          "afloc_png_options_default: options is NULL or struct_size %zu implausible",
-                          options ? options->struct_size : (size_t)0);
-    size_t caller_size = options->struct_size;
-    afloc_options_write(options, caller_size, &default_options, sizeof default_options);
-    return AFLOC_OK;
+    return afloc_options_fill_defaults(options, &default_options, sizeof default_options,
+                                       "afloc_png_options_default");
 }
 
 afloc_status afloc_image_decode_png(const void *bytes, size_t size, const afloc_png_options *options,

@@ -23,16 +23,8 @@ static const afloc_preprocess_options default_options = {
 };
 
 afloc_status afloc_preprocess_options_default(afloc_preprocess_options *options) {
-    if (!options)
-        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT,
-                          "afloc_preprocess_options_default: options is NULL");
-    if (options->struct_size < sizeof(size_t) || options->struct_size > (1u << 20))
-        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT,
-                          "afloc_preprocess_options_default: struct_size %zu is not a plausible "
-                          "size (expected %zu)", options->struct_size, sizeof default_options);
-    size_t caller_size = options->struct_size;
-    afloc_options_write(options, caller_size, &default_options, sizeof default_options);
-    return AFLOC_OK;
+    return afloc_options_fill_defaults(options, &default_options, sizeof default_options,
+                                       "afloc_preprocess_options_default");
 }
 
 /* ---- geometry ---- */

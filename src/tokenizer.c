@@ -41,11 +41,8 @@ static const afloc_tokenizer_options default_options = {
 };
 
 afloc_status afloc_tokenizer_options_default(afloc_tokenizer_options *options) {
-    if (!options || options->struct_size < sizeof(size_t))
-        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT,
-                          "afloc_tokenizer_options_default: options is NULL or struct_size unset");
-    afloc_options_write(options, options->struct_size, &default_options, sizeof default_options);
-    return AFLOC_OK;
+    return afloc_options_fill_defaults(options, &default_options, sizeof default_options,
+                                       "afloc_tokenizer_options_default");
 }
 
 /* ---- vocabulary ---- */
