@@ -415,6 +415,32 @@ AFLOC_API afloc_status afloc_text_clean_prompt(const char *text, size_t text_len
 
 /* ==== model files: section owned by src/model_file.c ==== */
 
+/* A libafloc model file is one .safetensors file (DESIGN.md §6): the parameters under the official
+ * checkpoint's tensor names, `__metadata__` with "afloc.format" ("1"), "afloc.config" (the model
+ * config, a JSON object), "afloc.data_sha256" and "afloc.header_sha256" (integrity), and the
+ * WordPiece vocabulary as the U8 tensor "tokenizer.vocab" (tokens separated by '\n'). Every reader
+ * validates the whole file (header bounds, byte ranges, dtypes, shapes, both checksums) before
+ * using any of it: a damaged file gives AFLOC_ERR_FORMAT, AFLOC_ERR_CORRUPT or AFLOC_ERR_LIMIT, a
+ * file of another format version AFLOC_ERR_UNSUPPORTED. */
+
+/* Describes the model file at `path` as a NUL-terminated JSON object:
+ *   {"format":"1","config":{...},"vocab_size":N,"tensor_count":M,
+ *    "tensors":[{"name":"...","dtype":"F32","shape":[...]}, ...]}
+ * (tensors in file order, tokenizer.vocab included). With buffer == NULL or capacity too small,
+ * *needed (if not NULL) receives the size including the NUL and the call returns AFLOC_OK or
+ * AFLOC_ERR_BUFFER_TOO_SMALL respectively. Returns AFLOC_ERR_INVALID_ARGUMENT, AFLOC_ERR_IO, the
+ * validation errors above, or AFLOC_ERR_OUT_OF_MEMORY. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_file_inspect(const char *path, char *buffer, size_t capacity,
+                                                size_t *needed);
+
+/* Creates a tokenizer from the vocabulary inside the model file at `path` (after validating the
+ * whole file, as above). `options` may be NULL (defaults); `*out` is released with
+ * afloc_tokenizer_free. Returns the statuses of afloc_model_file_inspect and of
+ * afloc_tokenizer_create. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_tokenizer_load_model_file(const char *path,
+                                                       const afloc_tokenizer_options *options,
+                                                       afloc_tokenizer **out);
+
 #ifdef __cplusplus
 }
 #endif
