@@ -4,7 +4,8 @@
 # /usr/local/cuda/bin/nvcc exists the CUDA plugin is built too, otherwise it is skipped.
 set -eu
 packages="build-essential cmake pkg-config libpng-dev zlib1g-dev libcjson-dev libssl-dev
-  clang libclang-rt-14-dev python3-numpy python3-opencv"
+  libopenblas-dev libomp-dev clang libclang-rt-14-dev
+  python3-numpy python3-opencv python3-scipy python3-torch python3-torchvision"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -40,4 +40,46 @@ typedef struct afloc_backend_table {
 
 typedef const afloc_backend_table *(*afloc_backend_table_fn)(void);
 
+/* ---- compute ops ----
+ * The model code (encoders, localize, later losses and training) calls ops only through this
+ * table, so it never knows which backend runs. Signatures and semantics are those of
+ * src/cpu/cpu_ops.h; a CUDA table (plugin ABI version 2) will add alloc/copy/sync entries and a
+ * stream. Entries are appended, never reordered. */
+typedef struct afloc_ops {
+    const char *name; /* "cpu" */
+    void (*conv2d_forward)(float *out, const float *in, const float *weight, const float *bias,
+                           const float *residual, int32_t relu, int32_t B, int32_t C, int32_t H,
+                           int32_t W, int32_t OC, int32_t K, int32_t stride, int32_t pad,
+                           float *scratch);
+    size_t (*conv2d_scratch_floats)(int32_t B, int32_t C, int32_t H, int32_t W, int32_t OC,
+                                    int32_t K, int32_t stride, int32_t pad);
+    void (*layernorm_forward)(float *out, const float *in, const float *weight, const float *bias,
+                              int32_t N, int32_t C, float eps);
+    void (*linear_forward)(float *out, const float *in, const float *weight, const float *bias,
+                           int32_t gelu, int32_t N, int32_t C, int32_t OC);
+    void (*gelu_forward)(float *out, const float *in, size_t n);
+    void (*relu_forward)(float *out, const float *in, size_t n);
+    void (*add_forward)(float *out, const float *a, const float *b, size_t n);
+    void (*maxpool2d_forward)(float *out, const float *in, int32_t B, int32_t C, int32_t H,
+                              int32_t W, int32_t K, int32_t stride, int32_t pad);
+    void (*global_avgpool_forward)(float *out, const float *in, int32_t B, int32_t C, int32_t H,
+                                   int32_t W);
+    void (*bilinear_resize_forward)(float *out, const float *in, int32_t B, int32_t C, int32_t H,
+                                    int32_t W, int32_t OH, int32_t OW, int32_t align_corners);
+    void (*softmax_forward)(float *out, const float *in, int32_t N, int32_t C);
+    void (*attention_forward)(float *out, const float *qkv, const float *mask, int32_t B,
+                              int32_t T, int32_t C, int32_t NH, float *scratch);
+    size_t (*attention_scratch_floats)(int32_t B, int32_t T, int32_t NH);
+    void (*embedding_forward)(float *out, const int32_t *ids, const int32_t *type_ids,
+                              const float *word, const float *position, const float *token_type,
+                              int32_t T, int32_t C);
+    void (*similarity_map_forward)(float *out, const float *features, const float *text,
+                                   int32_t D, int32_t H, int32_t W);
+    void (*gaussian_smooth_forward)(float *out, const float *in, int32_t H, int32_t W, float sigma,
+                                    float truncate, float *scratch);
+} afloc_ops;
+
+/* The CPU backend's table (src/cpu/cpu_backend.c). */
+const afloc_ops *afloc_cpu_ops(void);
+
 #endif /* AFLOC_BACKEND_H */

@@ -1,0 +1,128 @@
+/* cpu_ops.h: the CPU backend's forward ops, one family per file in src/cpu/ (STYLE.md §7). Each
+ * is plain fp32, written to be read against the PyTorch function it matches (cited in its file),
+ * and is the oracle for the CUDA kernel of the same stem in kernels/.
+ *
+ * Conventions:
+ *  - Arguments: outputs first, then inputs, then sizes, then scratch. Pointers never alias unless
+ *    a comment says so. Sizes are int32_t; element counts are size_t.
+ *  - Layouts: images NCHW row-major (B, C, H, W); token features (T, C) row-major; a Linear weight
+ *    is (OC, C) and computes y = x·Wᵀ + b (PyTorch nn.Linear); a conv weight is (OC, C, K, K).
+ *  - Threads: ops may use OpenMP. Work is split into blocks whose boundaries do not depend on the
+ *    number of threads, and no output element is ever reduced across threads, so results are
+ *    bit-identical for any thread count and any number of concurrent callers (DESIGN.md §5).
+ *    The caller chooses the team size with omp_set_num_threads() on its own thread.
+ *  - Ops never allocate on the hot path: anything temporary comes in `scratch`, sized by the
+ *    matching *_scratch_floats() function. They cannot fail on valid sizes, so they return void;
+ *    the model code validates shapes before calling.
+ *
+ * Dimension letters: B batch, C channels/hidden, OC output channels, H W spatial, K kernel side,
+ * T tokens, NH heads, D joint embedding. */
+#ifndef AFLOC_CPU_OPS_H
+#define AFLOC_CPU_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- conv.c: 2-D convolution (torch.nn.functional.conv2d, square kernel, groups 1) ---- */
+
+/* Output side of a convolution or pooling window: (n + 2·pad − K) / stride + 1. */
+int32_t afloc_conv_out_size(int32_t n, int32_t k, int32_t stride, int32_t pad);
+
+/* out (B, OC, OH, OW) = relu?( conv(in (B, C, H, W), weight (OC, C, K, K)) + bias (OC) + residual )
+ * with zero padding `pad`. `bias` and `residual` (B, OC, OH, OW) may be NULL; relu is 0 or 1. The
+ * fused epilogue serves ResNet with BatchNorm folded into the conv (DESIGN.md §5). */
+void afloc_cpu_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
+                              const float *residual, int32_t relu, int32_t B, int32_t C, int32_t H,
+                              int32_t W, int32_t OC, int32_t K, int32_t stride, int32_t pad,
+                              float *scratch);
+size_t afloc_cpu_conv2d_scratch_floats(int32_t B, int32_t C, int32_t H, int32_t W, int32_t OC,
+                                       int32_t K, int32_t stride, int32_t pad);
+
+/* ---- norm.c: normalisation ---- */
+
+/* LayerNorm over the last dimension (torch.nn.functional.layer_norm): out (N, C) =
+ * (in − mean) / sqrt(biased var + eps) · weight + bias, statistics accumulated in double. */
+void afloc_cpu_layernorm_forward(float *out, const float *in, const float *weight,
+                                 const float *bias, int32_t N, int32_t C, float eps);
+
+/* Folds inference BatchNorm (eval mode) into the preceding bias-free conv:
+ * weight_out (OC, per_oc) = weight · γ/sqrt(var + eps); bias_out (OC) = β − mean · γ/sqrt(var + eps).
+ * Scale computed in double. weight_out may equal weight (in place). */
+void afloc_cpu_batchnorm_fold(float *weight_out, float *bias_out, const float *weight,
+                              const float *gamma, const float *beta, const float *mean,
+                              const float *var, int32_t OC, size_t per_oc, float eps);
+
+/* ---- gemm.c: dense layers (BLAS underneath) ---- */
+
+/* out (N, OC) = in (N, C) · weight (OC, C)ᵀ + bias (OC) (torch.nn.functional.linear); bias may be
+ * NULL. `gelu` 1 applies the exact GELU after the bias (fused epilogue), 0 leaves it linear. */
+void afloc_cpu_linear_forward(float *out, const float *in, const float *weight, const float *bias,
+                              int32_t gelu, int32_t N, int32_t C, int32_t OC);
+
+/* ---- activation.c: elementwise ---- */
+
+/* Exact GELU 0.5·x·(1 + erf(x/√2)) (torch.nn.functional.gelu, approximate='none'); out may equal in. */
+void afloc_cpu_gelu_forward(float *out, const float *in, size_t n);
+/* max(x, 0); out may equal in. */
+void afloc_cpu_relu_forward(float *out, const float *in, size_t n);
+/* out = a + b elementwise; out may equal a or b. */
+void afloc_cpu_add_forward(float *out, const float *a, const float *b, size_t n);
+
+/* ---- pool.c: pooling ---- */
+
+/* Max pooling with implicit −∞ padding (torch.nn.functional.max_pool2d, ceil_mode false):
+ * out (B, C, OH, OW). */
+void afloc_cpu_maxpool2d_forward(float *out, const float *in, int32_t B, int32_t C, int32_t H,
+                                 int32_t W, int32_t K, int32_t stride, int32_t pad);
+/* Adaptive average pooling to 1x1 (torch.nn.AdaptiveAvgPool2d(1)): out (B, C), sums in double. */
+void afloc_cpu_global_avgpool_forward(float *out, const float *in, int32_t B, int32_t C,
+                                      int32_t H, int32_t W);
+
+/* ---- resize.c: bilinear resize ---- */
+
+/* torch.nn.functional.interpolate(mode='bilinear') of in (B, C, H, W) to out (B, C, OH, OW), with
+ * PyTorch's source-index rules for align_corners 1 (MODEL.md §3.1, 224→299) and 0 (§8.3,
+ * 19→224), computed in float32 exactly as PyTorch's CPU kernel does. */
+void afloc_cpu_bilinear_resize_forward(float *out, const float *in, int32_t B, int32_t C,
+                                       int32_t H, int32_t W, int32_t OH, int32_t OW,
+                                       int32_t align_corners);
+
+/* ---- softmax.c ---- */
+
+/* Row softmax (torch.softmax(dim=-1)) of in (N, C) into out (N, C): max subtracted, exp and sum
+ * in float, like PyTorch's CPU kernel. out may equal in. */
+void afloc_cpu_softmax_forward(float *out, const float *in, int32_t N, int32_t C);
+
+/* ---- attention.c: BERT self-attention core (MODEL.md §5.1) ---- */
+
+/* For each sequence b and head h: P = softmax(Q·Kᵀ/√HS + maskbias), out = P·V, heads merged.
+ * qkv (B, T, 3C) holds Q | K | V for each token (C = NH·HS; head h uses columns h·HS..h·HS+HS−1 of
+ * each); mask (B, T) holds 1 for real tokens and 0 for padding, giving the additive bias
+ * (1 − mask)·(−10000) on the key axis as HF BERT does; mask may be NULL (all real).
+ * out (B, T, C). scratch: afloc_cpu_attention_scratch_floats(B, T, NH) floats. */
+void afloc_cpu_attention_forward(float *out, const float *qkv, const float *mask, int32_t B,
+                                 int32_t T, int32_t C, int32_t NH, float *scratch);
+size_t afloc_cpu_attention_scratch_floats(int32_t B, int32_t T, int32_t NH);
+
+/* ---- embedding.c: BERT input embeddings ---- */
+
+/* out (T, C) = word[ids[t]] + position[t] + token_type[type_ids[t]] for t < T (MODEL.md §5.1,
+ * before the LayerNorm). type_ids may be NULL (all 0). The caller has checked every id. */
+void afloc_cpu_embedding_forward(float *out, const int32_t *ids, const int32_t *type_ids,
+                                 const float *word, const float *position,
+                                 const float *token_type, int32_t T, int32_t C);
+
+/* ---- similarity.c: the localization map (MODEL.md §8.1–8.2) ---- */
+
+/* out (H, W) = Σ_d features (D, H, W)[d] · text (D)[d], a raw dot product per position,
+ * accumulated in float in increasing d (as torch.einsum/bmm on CPU would for these sizes). */
+void afloc_cpu_similarity_map_forward(float *out, const float *features, const float *text,
+                                      int32_t D, int32_t H, int32_t W);
+
+/* scipy.ndimage.gaussian_filter(in (H, W) float32, sigma, truncate, mode='reflect') exactly:
+ * radius int(truncate·sigma + 0.5), normalised Gaussian taps, rows (axis 0) first then columns,
+ * each pass accumulated in double and stored as float32. scratch: H·W floats. */
+void afloc_cpu_gaussian_smooth_forward(float *out, const float *in, int32_t H, int32_t W,
+                                       float sigma, float truncate, float *scratch);
+
+#endif /* AFLOC_CPU_OPS_H */
