@@ -4,7 +4,7 @@
 # /usr/local/cuda/bin/nvcc exists the CUDA plugin is built too, otherwise it is skipped.
 set -eu
 packages="build-essential cmake pkg-config libpng-dev zlib1g-dev libcjson-dev libssl-dev
-  libopenblas-dev libomp-dev clang libclang-rt-14-dev
+  libopenblas-dev libdnnl-dev libomp-dev clang libclang-rt-14-dev
   python3-numpy python3-opencv python3-scipy python3-torch python3-torchvision"
 missing=""
 for p in $packages; do

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "afloc/afloc.h" /* afloc_status */
+
 #define AFLOC_BACKEND_ABI_VERSION 1u
 #define AFLOC_CUDA_PLUGIN_FILE "libafloc_cuda.so"
 #define AFLOC_CUDA_PLUGIN_SYMBOL "afloc_cuda_backend_table"
@@ -45,6 +47,8 @@ typedef const afloc_backend_table *(*afloc_backend_table_fn)(void);
  * table, so it never knows which backend runs. Signatures and semantics are those of
  * src/cpu/cpu_ops.h; a CUDA table (plugin ABI version 2) will add alloc/copy/sync entries and a
  * stream. Entries are appended, never reordered. */
+struct afloc_cpu_conv; /* a prepared convolution (src/cpu/cpu_ops.h), opaque here */
+
 typedef struct afloc_ops {
     const char *name; /* "cpu" */
     void (*conv2d_forward)(float *out, const float *in, const float *weight, const float *bias,
@@ -77,6 +81,15 @@ typedef struct afloc_ops {
                                    int32_t D, int32_t H, int32_t W);
     void (*gaussian_smooth_forward)(float *out, const float *in, int32_t H, int32_t W, float sigma,
                                     float truncate, float *scratch);
+    /* Prepared convolution (conv_dnnl.c on the CPU): build once per layer, run many times. */
+    afloc_status (*conv2d_prepare)(struct afloc_cpu_conv **out, const float *weight,
+                                   const float *bias, int32_t residual, int32_t relu, int32_t C,
+                                   int32_t OC, int32_t K, int32_t stride, int32_t pad,
+                                   int32_t max_batch, int32_t H, int32_t W, int32_t threads);
+    afloc_status (*conv2d_run)(const struct afloc_cpu_conv *conv, float *out, const float *in,
+                               const float *residual, int32_t B, float *scratch);
+    size_t (*conv2d_run_scratch_floats)(const struct afloc_cpu_conv *conv, int32_t B);
+    void (*conv2d_release)(struct afloc_cpu_conv *conv);
 } afloc_ops;
 
 /* The CPU backend's table (src/cpu/cpu_backend.c). */

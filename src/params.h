@@ -5,7 +5,8 @@
  * comparisons; nothing else lists the tensors again (STYLE.md §6).
  *
  * Buffers not trained and not needed by libafloc (num_batches_tracked, embeddings.position_ids)
- * are not in the table; the loader ignores them when present. BatchNorm running statistics are in
+ * are not in the table; the converter drops them, and afloc_model_load refuses a file holding them
+ * (AFLOC_ERR_SCHEMA, unexpected tensor). BatchNorm running statistics are in
  * it (they are state the forward pass uses). */
 #ifndef AFLOC_PARAMS_H
 #define AFLOC_PARAMS_H

@@ -413,6 +413,239 @@ AFLOC_API afloc_status afloc_tokenizer_encode(const afloc_tokenizer *tokenizer, 
 AFLOC_API afloc_status afloc_text_clean_prompt(const char *text, size_t text_len, char *out,
                                                size_t capacity, size_t *needed);
 
+/* ==== model: section owned by src/model.c ==== */
+
+/* An AFLoc model: the config, all parameters in one buffer, and the tokenizer. Immutable once
+ * created or loaded, so many threads may use one model at once. A model belongs to the context it
+ * was created from, which must outlive it.
+ *
+ * The config is a flat JSON object whose keys are (all optional; missing keys keep the paper's
+ * value, MODEL.md §1): resnet_blocks [4 ints, 3,4,6,3], resnet_planes [4 ints, 64,128,256,512],
+ * resnet_base_width 64, resnet_stem 64, input_channels 3, bn_eps 1e-5, image_size 224,
+ * crop_size 224, upsample_size 299, use_local_f_embedder 0|1, bert_layers 12, bert_hidden 768,
+ * bert_heads 12, bert_intermediate 3072, vocab_size 28996, max_positions 512, type_vocab_size 2,
+ * layernorm_eps 1e-12, last_n_layers 4, token_length 97, captions_per_image 5,
+ * embedding_dim 768, temp1 4, temp2 5, temp3 10, gaussian_sigma 1.5, gaussian_truncate 4.
+ * An unknown key, a wrong JSON type or a non-integer for an integer key is AFLOC_ERR_FORMAT; a
+ * value out of range or inconsistent (bert_hidden % bert_heads != 0, embedding_dim != bert_hidden,
+ * token_length > max_positions, last_n_layers > bert_layers, crop_size > image_size) is
+ * AFLOC_ERR_INVALID_ARGUMENT; the message names the key. */
+typedef struct afloc_model afloc_model;
+
+/* Writes the paper's default config as a NUL-terminated JSON object (every key) into `json`
+ * (caller-owned, `capacity` bytes). With json == NULL or capacity too small, *needed (if not
+ * NULL) receives the size including the NUL and the call returns AFLOC_OK or
+ * AFLOC_ERR_BUFFER_TOO_SMALL respectively. Also AFLOC_ERR_OUT_OF_MEMORY. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_config_default(char *json, size_t capacity, size_t *needed);
+
+/* Creates a model with freshly initialised weights, as PyTorch initialises a new AFLoc: ResNet
+ * convolutions kaiming-normal (fan_out, ReLU gain), BatchNorm weight 1, bias 0, running mean 0,
+ * running var 1; BERT Linear and Embedding weights normal(0, 0.02), biases 0, LayerNorm 1 and 0
+ * (transformers 4.2.1 _init_weights); the AFLoc heads PyTorch's Linear/Conv2d default, weights
+ * and bias uniform in ±1/sqrt(fan_in). The numbers come from libafloc's own counter-based
+ * generator (splitmix64, Box-Muller in double, rounded to float), not PyTorch's RNG stream: each
+ * tensor's values depend only on `seed` and the tensor's name, so a given seed gives the same
+ * model on every run and thread count.
+ * `context`: a context (not NULL). `config_json`: a config as described above, NUL-terminated, or
+ * NULL for the paper's. `vocab`: the WordPiece vocabulary (required; vocab_size bytes, one token
+ * per line as in BERT's vocab.txt, see afloc_tokenizer_create); it must hold exactly the config's
+ * vocab_size tokens. `*out` receives the model (release with afloc_model_free).
+ * Returns AFLOC_ERR_INVALID_ARGUMENT (NULL context/vocab/out, bad config value, vocabulary size
+ * differing from vocab_size), AFLOC_ERR_FORMAT (config or vocabulary malformed),
+ * AFLOC_ERR_LIMIT (vocabulary too large), AFLOC_ERR_UNSUPPORTED (a CUDA context: the CUDA backend
+ * has no compute ops yet in 0.1), AFLOC_ERR_OUT_OF_MEMORY (the default model needs about
+ * 539 MB of parameters). Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_create(afloc_context *context, const char *config_json,
+                                          const char *vocab, size_t vocab_size, uint64_t seed,
+                                          afloc_model **out);
+
+/* Loads the libafloc model file at `path` (UTF-8; see "model files" below; written by
+ * afloc_model_save or by bindings/python/afloc/convert.py). The whole file is validated first:
+ * a damaged file gives AFLOC_ERR_FORMAT, AFLOC_ERR_CORRUPT or AFLOC_ERR_LIMIT, a malformed or
+ * inconsistent config AFLOC_ERR_FORMAT (naming the key), a file of another format version
+ * AFLOC_ERR_UNSUPPORTED, and tensors that do not match the parameter table its config implies
+ * (missing, unexpected, other dtype than F32, other shape) or a vocabulary whose token count is
+ * not vocab_size give AFLOC_ERR_SCHEMA naming the tensor and both shapes. Also
+ * AFLOC_ERR_INVALID_ARGUMENT (NULL argument), AFLOC_ERR_IO, AFLOC_ERR_UNSUPPORTED (CUDA context, as
+ * in afloc_model_create), AFLOC_ERR_OUT_OF_MEMORY (the file is held in memory while the
+ * parameters are copied out: about twice the file size at the peak). `*out` receives the model
+ * (release with afloc_model_free). Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_load(afloc_context *context, const char *path, afloc_model **out);
+
+/* Builds a model from plain safetensors weights: `tensors_path` (UTF-8) is any valid safetensors
+ * file (its __metadata__ is ignored; checksums in it are verified when present) whose F32
+ * tensors are exactly the parameter table of `config_json` (NULL = the paper's), named as in the
+ * official checkpoint without the "afloc." prefix (MODEL.md §10.2), with no num_batches_tracked
+ * or position_ids entries. `vocab`/`vocab_size` as in afloc_model_create. This is how the
+ * checkpoint converter hands its tensors to the library; afloc_model_save then writes the model
+ * file. Returns the codes of afloc_model_load (a tensor mismatch is AFLOC_ERR_SCHEMA), plus
+ * those of afloc_model_create for the config and the vocabulary. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_import_safetensors(afloc_context *context,
+                                                      const char *tensors_path,
+                                                      const char *config_json, const char *vocab,
+                                                      size_t vocab_size, afloc_model **out);
+
+/* Writes `model` to `path` (UTF-8) as a libafloc model file (all parameters as F32, the config,
+ * the vocabulary, both checksums), atomically and durably: temp file, fsync, rename, fsync of
+ * the directory; on failure the previous file at `path` is untouched. A saved model loads back
+ * bit-identical. Returns AFLOC_ERR_INVALID_ARGUMENT (NULL model or path), AFLOC_ERR_IO,
+ * AFLOC_ERR_OUT_OF_MEMORY. Thread-safe for distinct paths. Since 0.1. */
+AFLOC_API afloc_status afloc_model_save(const afloc_model *model, const char *path);
+
+/* Writes the model's config as a NUL-terminated JSON object (every key) into `json`, with the
+ * buffer convention of afloc_model_config_default. Returns AFLOC_ERR_INVALID_ARGUMENT (NULL
+ * model), AFLOC_ERR_BUFFER_TOO_SMALL, AFLOC_ERR_OUT_OF_MEMORY. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_get_config(const afloc_model *model, char *json,
+                                              size_t capacity, size_t *needed);
+
+/* Releases a model and everything it owns. NULL is a no-op. No other thread may be using the
+ * model. Since 0.1. */
+AFLOC_API void afloc_model_free(afloc_model *model);
+
+/* ==== inference: section owned by src/inference.c ==== */
+
+/* Inference with a model (MODEL.md §2-§5, §8): image and text embeddings, localization heatmaps
+ * and zero-shot classification. Images are caller-owned views, preprocessed as the official
+ * inference does (letterbox to the config's image_size with OpenCV INTER_AREA, centre crop,
+ * normalisation, §2.2); texts are NUL-terminated UTF-8, at most AFLOC_MAX_TEXT_BYTES bytes, cleaned
+ * as the reference cleans a prompt (§4.2: a one-word prompt such as "cardiomegaly" cleans to
+ * nothing and encodes as the empty text, unless keep_one_word_prompts is set) and truncated to
+ * token_length word pieces.
+ *
+ * Threads: a model is immutable, so any number of threads may call these functions on one model at
+ * once. Each call takes its own workspace from a pool owned by the model (sized when the model is
+ * loaded; a new arena is allocated only when more calls run at once than ever before, up to 64)
+ * and sets the OpenMP team size of the calling thread to the context's num_threads (0: all
+ * cores). Results are bit-identical whatever the number of concurrent callers and threads.
+ * Apart from the workspace, a call allocates only small scratch for image preprocessing (about
+ * width·height·4 bytes) and text cleaning. fp32 throughout. */
+
+#define AFLOC_MAX_PROMPTS 4096 /* most prompts in one classification or prompt set  */
+#define AFLOC_MAX_BATCH   4096 /* most items in one afloc_model_localize_batch call  */
+
+/* The sizes a caller needs to allocate outputs. */
+typedef struct afloc_model_dims {
+    size_t  struct_size;   /* set by the caller to sizeof(afloc_model_dims)                 */
+    int32_t embedding_dim; /* D: length of the global image and report text embeddings (768)*/
+    int32_t grid_side;     /* S: side of the local embedding grid and the raw map (19)     */
+    int32_t frame_size;    /* side of the model frame, the config's crop_size (224)        */
+    int32_t token_length;  /* word-piece slots per text incl. [CLS]/[SEP] (97)             */
+} afloc_model_dims;
+
+/* Fills the fields of `dims` that fit in dims->struct_size. Returns AFLOC_ERR_INVALID_ARGUMENT
+ * for a NULL model or dims, or an implausible struct_size. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_get_dims(const afloc_model *model, afloc_model_dims *dims);
+
+/* Embeds one image. `global` (may be NULL) receives img_emb_g, D floats (global_len >= D);
+ * `local` (may be NULL) receives img_emb_l, the deep-local embedding from layer3, D x S x S
+ * floats channel-first (local_len >= D·S·S). At least one must be given; with only `local` the
+ * encoder stops after layer3. Both caller-owned. Returns AFLOC_ERR_INVALID_ARGUMENT (NULL model,
+ * bad image view, both outputs NULL), AFLOC_ERR_BUFFER_TOO_SMALL, AFLOC_ERR_OUT_OF_MEMORY; on
+ * failure the outputs are untouched. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_embed_image(const afloc_model *model,
+                                               const afloc_image_view *image, float *global,
+                                               size_t global_len, float *local, size_t local_len);
+
+/* Embeds one text: `report` (caller-owned, report_len >= D floats) receives text_emb_r, the
+ * report embedding of MODEL.md §5.5 (sum of the last 4 BERT layers over all real tokens, divided
+ * by token_length). Empty text is valid ([CLS] [SEP]). Returns AFLOC_ERR_INVALID_ARGUMENT (NULL
+ * model, text or report), AFLOC_ERR_LIMIT (text longer than AFLOC_MAX_TEXT_BYTES),
+ * AFLOC_ERR_BUFFER_TOO_SMALL, AFLOC_ERR_OUT_OF_MEMORY; on failure `report` is untouched.
+ * Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_embed_text(const afloc_model *model, const char *text,
+                                              float *report, size_t report_len);
+
+typedef struct afloc_localize_options {
+    size_t  struct_size;           /* set by the caller to sizeof(afloc_localize_options)    */
+    int32_t normalize;             /* 1 (default): the frame map is min-max scaled to [-1, 1]
+                                      over all its pixels before it is returned and mapped to
+                                      the original grid; a constant map becomes all 0 (no
+                                      error). 0: raw similarity values throughout.           */
+    int32_t keep_one_word_prompts; /* 0 (default, the reference): a prompt the cleaning drops
+                                      entirely encodes as empty text. 1: such a prompt is
+                                      tokenized as written instead.                          */
+} afloc_localize_options;
+
+/* Fills the fields of `options` that fit in options->struct_size with their defaults. Returns
+ * AFLOC_ERR_INVALID_ARGUMENT if `options` is NULL or struct_size is implausible. Since 0.1. */
+AFLOC_API afloc_status afloc_localize_options_default(afloc_localize_options *options);
+
+/* Output buffers of a localization, all caller-owned and row-major; a NULL buffer is not
+ * computed (at least one must be given). Fields beyond struct_size count as NULL. */
+typedef struct afloc_heatmaps {
+    size_t struct_size;  /* set by the caller to sizeof(afloc_heatmaps)                       */
+    float *grid;         /* S x S: raw similarity img_emb_l · text_emb_r (MODEL.md §8.1)     */
+    size_t grid_len;     /* floats, >= S·S                                                   */
+    float *smoothed;     /* S x S: Gaussian-smoothed grid (σ = config gaussian_sigma, §8.2)  */
+    size_t smoothed_len; /* floats, >= S·S                                                   */
+    float *frame;        /* frame_size x frame_size: smoothed grid resized bilinearly
+                            (align_corners=False, §8.3) onto the model frame, normalised when
+                            options.normalize                                               */
+    size_t frame_len;    /* floats, >= frame_size²                                           */
+    float *original;     /* width x height of the input image: the frame map mapped back
+                            through the letterbox (afloc_heatmap_to_original)               */
+    size_t original_len; /* floats, >= width·height                                          */
+} afloc_heatmaps;
+
+/* Localizes the finding described by `text` in `image`: writes the wanted maps of `heatmaps`.
+ * `options` may be NULL (defaults). Returns AFLOC_ERR_INVALID_ARGUMENT (NULL model/text/heatmaps,
+ * bad image view, bad options, no buffer given), AFLOC_ERR_LIMIT (text too long),
+ * AFLOC_ERR_BUFFER_TOO_SMALL (a *_len too small; the message names it), AFLOC_ERR_OUT_OF_MEMORY;
+ * on failure every buffer is untouched. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_localize(const afloc_model *model,
+                                            const afloc_image_view *image, const char *text,
+                                            const afloc_localize_options *options,
+                                            afloc_heatmaps *heatmaps);
+
+/* afloc_model_localize for `count` (1..AFLOC_MAX_BATCH) pairs: images[i] with texts[i] into
+ * *heatmaps[i] (arrays of pointers, so each struct keeps its own struct_size). All items are
+ * checked before any is computed, so an argument error (the message names the item) leaves every
+ * buffer untouched; a later failure (out of memory) may leave items before the failing one
+ * written. Same statuses as afloc_model_localize. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_localize_batch(const afloc_model *model,
+                                                  const afloc_image_view *const *images,
+                                                  const char *const *texts, int32_t count,
+                                                  const afloc_localize_options *options,
+                                                  afloc_heatmaps *const *heatmaps);
+
+/* Zero-shot classification (MODEL.md §8.5, the recommended reading; the paper's exact recipe is
+ * unknown): scores[k] = cosine(img_emb_g, text_emb_r(prompts[k])) with the denominator floored at
+ * 1e-8, probabilities = softmax over the prompts of scores / temperature. `prompts`: `count`
+ * (1..AFLOC_MAX_PROMPTS) NUL-terminated texts, cleaned as for localization (so a one-word prompt
+ * is empty text: use phrases such as "findings suggesting edema"). `temperature`: finite, > 0
+ * (1 is the recommended default). `scores`, `probabilities`: caller-owned, `count` floats each;
+ * either may be NULL, not both. Returns AFLOC_ERR_INVALID_ARGUMENT (NULLs, bad view, count or
+ * temperature), AFLOC_ERR_LIMIT (a prompt too long), AFLOC_ERR_OUT_OF_MEMORY; on failure the
+ * outputs are untouched. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_classify(const afloc_model *model,
+                                            const afloc_image_view *image,
+                                            const char *const *prompts, int32_t count,
+                                            float temperature, float *scores,
+                                            float *probabilities);
+
+/* A fixed list of prompts encoded once (their report embeddings), to classify many images. */
+typedef struct afloc_prompt_set afloc_prompt_set;
+
+/* Encodes `count` (1..AFLOC_MAX_PROMPTS) prompts with `model`; `*out` receives a set to release
+ * with afloc_prompt_set_free, usable only with this model (which must outlive it). Returns the
+ * prompt statuses of afloc_model_classify and AFLOC_ERR_INVALID_ARGUMENT for a NULL out.
+ * Thread-safe; a set may be shared by many threads. Since 0.1. */
+AFLOC_API afloc_status afloc_prompt_set_create(const afloc_model *model,
+                                               const char *const *prompts, int32_t count,
+                                               afloc_prompt_set **out);
+
+/* afloc_model_classify against a prompt set: `scores` and `probabilities` hold the set's count
+ * floats each (either may be NULL, not both). AFLOC_ERR_INVALID_ARGUMENT also for a NULL set or
+ * a set made with another model. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_classify_prompt_set(const afloc_model *model,
+                                                       const afloc_image_view *image,
+                                                       const afloc_prompt_set *set,
+                                                       float temperature, float *scores,
+                                                       float *probabilities);
+
+/* Releases a prompt set. NULL is a no-op. Since 0.1. */
+AFLOC_API void afloc_prompt_set_free(afloc_prompt_set *set);
+
 /* ==== model files: section owned by src/model_file.c ==== */
 
 /* A libafloc model file is one .safetensors file (DESIGN.md §6): the parameters under the official

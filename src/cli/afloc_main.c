@@ -14,6 +14,13 @@ static const char usage[] =
     "  info [cpu|cuda|auto] create a context and describe the backend it chose\n"
     "  demo [DIR]           foundation demo: PNG, preprocessing and tokenizer only (the model\n"
     "                       is not implemented yet); writes pictures to DIR (./afloc-demo)\n"
+    "  localize MODEL IMAGE.png \"text\" [--out DIR]\n"
+    "                       heatmap of a finding: DIR/heatmap.png (original pixel grid) and\n"
+    "                       DIR/overlay.png (colormap on the image); DIR defaults to .\n"
+    "  classify MODEL IMAGE.png \"prompt1\" \"prompt2\" ... [--temperature T]\n"
+    "                       zero-shot: cosine score and softmax probability per prompt\n"
+    "  embed MODEL (IMAGE.png | --text \"...\")\n"
+    "                       print the global image or report text embedding (JSON array)\n"
     "  help                 this text\n";
 
 static int fail(const char *what, afloc_status status) {
@@ -56,6 +63,9 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "info")) return command_info(argc - 2, argv + 2);
     if (!strcmp(argv[1], "demo")) return afloc_cli_demo(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "localize")) return afloc_cli_localize(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "classify")) return afloc_cli_classify(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "embed")) return afloc_cli_embed(argc - 2, argv + 2);
     fprintf(stderr, "afloc: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

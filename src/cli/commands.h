@@ -4,5 +4,8 @@
 #define AFLOC_CLI_COMMANDS_H
 
 int afloc_cli_demo(int argc, char **argv);
+int afloc_cli_localize(int argc, char **argv);
+int afloc_cli_classify(int argc, char **argv);
+int afloc_cli_embed(int argc, char **argv);
 
 #endif /* AFLOC_CLI_COMMANDS_H */

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "afloc/afloc.h" /* afloc_status, for the prepared conv */
+
 /* ---- conv.c: 2-D convolution (torch.nn.functional.conv2d, square kernel, groups 1) ---- */
 
 /* Output side of a convolution or pooling window: (n + 2·pad − K) / stride + 1. */
@@ -124,5 +126,35 @@ void afloc_cpu_similarity_map_forward(float *out, const float *features, const f
  * each pass accumulated in double and stored as float32. scratch: H·W floats. */
 void afloc_cpu_gaussian_smooth_forward(float *out, const float *in, int32_t H, int32_t W,
                                        float sigma, float truncate, float *scratch);
+
+/* ---- conv_dnnl.c: prepared convolution on oneDNN (the inference fast path of conv.c) ---- */
+
+/* A convolution layer prepared once (weights reordered into oneDNN's layout, primitives built),
+ * then run any number of times, from any number of threads at once. Opaque. */
+typedef struct afloc_cpu_conv afloc_cpu_conv;
+
+/* Prepares out = relu?(conv(in, weight (OC, C, K, K)) + bias (OC) + residual) for inputs
+ * (B <= max_batch, C, H, W), same semantics as afloc_cpu_conv2d_forward. `bias` may be NULL and
+ * is copied; `weight` is only read during the call. `residual` / `relu` (0 or 1) fix the epilogue:
+ * a conv prepared with residual 1 must get one at run, and one prepared with 0 must not.
+ * `threads` is the OpenMP team size the primitives are built for and run with (run sets it on the
+ * calling thread and restores the caller's value). Returns AFLOC_ERR_INVALID_ARGUMENT (NULL out
+ * or weight, sizes out of range, kernel larger than the padded input), AFLOC_ERR_OUT_OF_MEMORY,
+ * AFLOC_ERR_UNSUPPORTED_ENV (oneDNN not built on OpenMP) or AFLOC_ERR_INTERNAL (oneDNN refused);
+ * *out is untouched on failure. */
+afloc_status afloc_cpu_conv2d_prepare(afloc_cpu_conv **out, const float *weight, const float *bias,
+                                      int32_t residual, int32_t relu, int32_t C, int32_t OC,
+                                      int32_t K, int32_t stride, int32_t pad, int32_t max_batch,
+                                      int32_t H, int32_t W, int32_t threads);
+/* out (B, OC, OH, OW) from in (B, C, H, W) and residual (B, OC, OH, OW) (NULL iff prepared without),
+ * NCHW; 1 <= B <= max_batch. scratch: afloc_cpu_conv2d_run_scratch_floats(conv, B) floats, any
+ * alignment, private to this call. Thread-safe on one conv with separate out/scratch. Returns
+ * AFLOC_ERR_INVALID_ARGUMENT on a bad pointer / batch / residual, AFLOC_ERR_OUT_OF_MEMORY or
+ * AFLOC_ERR_INTERNAL if oneDNN fails to create its small per-call objects (memory, stream). */
+afloc_status afloc_cpu_conv2d_run(const afloc_cpu_conv *conv, float *out, const float *in,
+                                  const float *residual, int32_t B, float *scratch);
+size_t afloc_cpu_conv2d_run_scratch_floats(const afloc_cpu_conv *conv, int32_t B);
+/* Frees a prepared conv; NULL is a no-op. */
+void afloc_cpu_conv2d_release(afloc_cpu_conv *conv);
 
 #endif /* AFLOC_CPU_OPS_H */
