@@ -180,6 +180,15 @@ afloc_status afloc_config_from_json(afloc_config *config, const char *json, size
     if (!function) function = "afloc_config_from_json";
     if (!config || !json)
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: NULL config or JSON", function);
+    /* A config often comes from a text file: JSON whitespace around the object is fine (the
+     * strict reader itself allows only trailing spaces, as safetensors headers need). */
+    while (json_len > 0 && (json[json_len - 1] == ' ' || json[json_len - 1] == '\n' ||
+                            json[json_len - 1] == '\r' || json[json_len - 1] == '\t'))
+        json_len--;
+    while (json_len > 0 && (*json == ' ' || *json == '\n' || *json == '\r' || *json == '\t')) {
+        json++;
+        json_len--;
+    }
     void *parsed = NULL;
     AFLOC_TRY(afloc_st_json_parse_strict(json, json_len, function, &parsed));
     cJSON *root = parsed;

@@ -12,8 +12,10 @@ static const char usage[] =
     "commands:\n"
     "  version              print the library version\n"
     "  info [cpu|cuda|auto] create a context and describe the backend it chose\n"
-    "  demo [DIR]           foundation demo: PNG, preprocessing and tokenizer only (the model\n"
-    "                       is not implemented yet); writes pictures to DIR (./afloc-demo)\n"
+    "  demo [DIR]           foundation demo: PNG, preprocessing and tokenizer only (no trained\n"
+    "                       model ships yet); writes pictures to DIR (./afloc-demo)\n"
+    "  init OUT --vocab V [--config C.json] [--seed N]\n"
+    "                       a new model with PyTorch-default initial weights, saved to OUT\n"
     "  localize MODEL IMAGE.png \"text\" [--out DIR]\n"
     "                       heatmap of a finding: DIR/heatmap.png (original pixel grid) and\n"
     "                       DIR/overlay.png (colormap on the image); DIR defaults to .\n"
@@ -66,6 +68,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "localize")) return afloc_cli_localize(argc - 2, argv + 2);
     if (!strcmp(argv[1], "classify")) return afloc_cli_classify(argc - 2, argv + 2);
     if (!strcmp(argv[1], "embed")) return afloc_cli_embed(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "init")) return afloc_cli_init(argc - 2, argv + 2);
     fprintf(stderr, "afloc: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli_model.h"
 #include "commands.h"
@@ -95,6 +96,7 @@ int afloc_cli_localize(int argc, char **argv) {
     afloc_image_view ov = {.struct_size = sizeof ov, .pixel_type = AFLOC_PIXEL_U8, .channels = 3,
                            .width = view.width, .height = view.height,
                            .row_stride = (size_t)view.width * 3, .pixels = overlay};
+    mkdir(out_dir, 0755); /* an existing folder is fine; any real problem shows up in save() */
     if (save(cmd, &mv, out_dir, "heatmap.png") || save(cmd, &ov, out_dir, "overlay.png")) goto done;
     printf("peak at original pixel (%zu, %zu) of %dx%d for \"%s\"\n", peak % (size_t)view.width,
            peak / (size_t)view.width, (int)view.width, (int)view.height, argv[2]);

@@ -1,6 +1,7 @@
-/* demo.c: `afloc demo`, the FOUNDATION placeholder of the main job. The AFLoc model (encoders,
- * localize, classify, train) is not implemented yet, so this demo exercises only the input side
- * through the public API, on inputs it makes itself (no download):
+/* demo.c: `afloc demo`, the FOUNDATION placeholder of the main job. The inference engine exists
+ * (afloc localize/classify/embed), but no trained model ships yet and training is not implemented,
+ * so a heatmap would come from random weights and mean nothing. This demo therefore exercises
+ * only the input side through the public API, on inputs it makes itself (no download):
  *   1. draws a 16-bit, 12-bit-significant radiograph-like image with one bright "lesion",
  *      saves it as PNG and decodes it back;
  *   2. preprocesses it exactly as the model will (letterbox 224, normalisation) and saves the
@@ -178,12 +179,13 @@ int afloc_cli_demo(int argc, char **argv) {
     const char *directory = argc > 0 ? argv[0] : "afloc-demo";
     if (argc > 0 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
         printf("usage: afloc demo [OUTPUT_DIR]   (default ./afloc-demo)\n"
-               "Foundation demo: image and text input only; the AFLoc model is not implemented yet.\n");
+               "Foundation demo: image and text input only; no trained model ships yet.\n");
         return 0;
     }
     mkdir(directory, 0755);
-    printf("libafloc %s foundation demo: the input side only. The AFLoc model (localize, classify,\n"
-           "train) is not implemented yet; the real demo replaces this one.\n\n", afloc_version());
+    printf("libafloc %s foundation demo: the input side only. Inference (afloc localize/classify)\n"
+           "exists, but training does not yet and no trained model ships, so there is nothing\n"
+           "meaningful to localize with; the real demo replaces this one.\n\n", afloc_version());
     if (demo_image(directory) || demo_text()) return 1;
     printf("\npictures: %s/radiograph16.png, %s/frame224.png, %s/heatmap_original.png\n", directory,
            directory, directory);
