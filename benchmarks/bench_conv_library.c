@@ -4,12 +4,15 @@
  *   (b) oneDNN 2.6 convolution on NCHW user memory: source and destination reordered to the
  *       primitive's preferred ("any") layout and back on each call, weights reordered once,
  *       primitives created once per shape (creation timed separately).
- * Both with bias + ReLU fused (oneDNN: post-op), on the threads of omp_set_num_threads(T) and
+ * and (c) the library's prepared path, afloc_cpu_conv2d_prepare once + afloc_cpu_conv2d_run
+ *       (src/cpu/conv_dnnl.c): a batch-1 primitive looped over the images, NCHW at the interface
+ *       with the reorders inside run (prepare timed separately).
+ * All with bias + ReLU fused (oneDNN: post-op), on the threads of omp_set_num_threads(T) and
  * OpenBLAS's T threads (default T = 2, the argument overrides). Each figure is the best of R runs
- * after a warm-up. Also: oneDNN vs OpenBLAS max |diff|, and whether each library's output is
+ * after a warm-up. Also: oneDNN vs OpenBLAS max |diff|, and whether each path's output is
  * bit-identical between 1 and T threads.
  *
- *   bench_conv_library [threads]          (build: make bench_conv_library; needs libdnnl-dev) */
+ *   bench_conv_library [threads]          (build: make bench_conv_library) */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -191,6 +194,14 @@ static void dnnl_conv_destroy(dnnl_conv *d) {
     dnnl_memory_destroy(d->bias);
 }
 
+static void prepared_check(afloc_status st) {
+    if (st != AFLOC_OK) {
+        fprintf(stderr, "prepared conv failed: %s: %s\n", afloc_status_string(st),
+                afloc_last_error());
+        exit(1);
+    }
+}
+
 static void set_threads(int t) {
     omp_set_num_threads(t);
     openblas_set_num_threads(t);
@@ -211,10 +222,12 @@ int main(int argc, char **argv) {
         const int B = batches[bi];
         const int reps = B == 1 ? 7 : 3;
         double tot_blas = 0, tot_dnnl = 0, tot_dnnl_conv = 0, tot_create = 0;
-        int all_blas_det = 1, all_dnnl_det = 1;
+        double tot_prep_run = 0, tot_prepare = 0;
+        int all_blas_det = 1, all_dnnl_det = 1, all_prep_det = 1;
         printf("\nbatch %d (best of %d; ms per call; x = times in the trunk)\n", B, reps);
-        printf("%-22s %3s %9s %9s %9s %8s %9s %6s %5s %5s\n", "layer", "x", "openblas",
-               "onednn", "dnnl-conv", "create", "max|diff|", "ratio", "detB", "detD");
+        printf("%-22s %3s %9s %9s %9s %8s %9s %6s %5s %5s %9s %8s %6s %5s\n", "layer", "x",
+               "openblas", "onednn", "dnnl-conv", "create", "max|diff|", "ratio", "detB", "detD",
+               "prepared", "prepare", "ratioP", "detP");
         for (int li = 0; li < LAYER_COUNT; li++) {
             const layer *l = &LAYERS[li];
             const int O = afloc_conv_out_size(l->H, l->K, l->stride, l->pad);
@@ -270,14 +283,44 @@ int main(int argc, char **argv) {
                 if (r > 0 && t < best_dc) best_dc = t;
             }
             dnnl_conv_destroy(&d);
+
+            /* (c) prepared: reference at 1 thread, then prepared and timed at `threads`. */
+            afloc_cpu_conv *pc = NULL;
+            set_threads(1);
+            prepared_check(afloc_cpu_conv2d_prepare(&pc, w, bias, 0, 1, l->C, l->OC, l->K,
+                                                    l->stride, l->pad, B, l->H, l->H, 1));
+            float *pscratch = malloc(afloc_cpu_conv2d_run_scratch_floats(pc, B) * 4);
+            prepared_check(afloc_cpu_conv2d_run(pc, ref, in, NULL, B, pscratch));
+            afloc_cpu_conv2d_release(pc);
+            free(pscratch);
+            set_threads(threads);
+            t0 = now_ms();
+            prepared_check(afloc_cpu_conv2d_prepare(&pc, w, bias, 0, 1, l->C, l->OC, l->K,
+                                                    l->stride, l->pad, B, l->H, l->H, threads));
+            const double prepare_ms = now_ms() - t0;
+            pscratch = malloc(afloc_cpu_conv2d_run_scratch_floats(pc, B) * 4);
+            double best_p = 1e30;
+            for (int r = 0; r <= reps; r++) {
+                double t1 = now_ms();
+                prepared_check(afloc_cpu_conv2d_run(pc, out_d, in, NULL, B, pscratch));
+                double t = now_ms() - t1;
+                if (r > 0 && t < best_p) best_p = t;
+            }
+            const int det_p = memcmp(ref, out_d, out_n * 4) == 0;
+            afloc_cpu_conv2d_release(pc);
+            free(pscratch);
             double maxdiff = 0;
             for (size_t i = 0; i < out_n; i++) {
                 double dd = fabs((double)out_b[i] - (double)out_d[i]);
                 if (dd > maxdiff) maxdiff = dd;
             }
-            printf("%-22s %3d %9.3f %9.3f %9.3f %8.3f %9.2e %6.2f %5s %5s\n", l->name, l->count,
-                   best_b, best_d, best_dc, create, maxdiff, best_b / best_d, det_b ? "yes" : "NO",
-                   det_d ? "yes" : "NO");
+            printf("%-22s %3d %9.3f %9.3f %9.3f %8.3f %9.2e %6.2f %5s %5s %9.3f %8.3f %6.2f %5s\n",
+                   l->name, l->count, best_b, best_d, best_dc, create, maxdiff, best_b / best_d,
+                   det_b ? "yes" : "NO", det_d ? "yes" : "NO", best_p, prepare_ms,
+                   best_b / best_p, det_p ? "yes" : "NO");
+            tot_prep_run += best_p * l->count;
+            tot_prepare += prepare_ms;
+            all_prep_det &= det_p;
             tot_blas += best_b * l->count;
             tot_dnnl += best_d * l->count;
             tot_dnnl_conv += best_dc * l->count;
@@ -286,14 +329,18 @@ int main(int argc, char **argv) {
             all_dnnl_det &= det_d;
             free(in), free(w), free(bias), free(out_b), free(out_d), free(ref), free(scratch);
         }
-        printf("%-22s %3d %9.2f %9.2f %9.2f %8.2f %9s %6.2f %5s %5s\n", "TRUNK TOTAL", 53,
-               tot_blas, tot_dnnl, tot_dnnl_conv, tot_create, "", tot_blas / tot_dnnl,
-               all_blas_det ? "yes" : "NO", all_dnnl_det ? "yes" : "NO");
+        printf("%-22s %3d %9.2f %9.2f %9.2f %8.2f %9s %6.2f %5s %5s %9.2f %8.2f %6.2f %5s\n",
+               "TRUNK TOTAL", 53, tot_blas, tot_dnnl, tot_dnnl_conv, tot_create, "",
+               tot_blas / tot_dnnl, all_blas_det ? "yes" : "NO", all_dnnl_det ? "yes" : "NO",
+               tot_prep_run, tot_prepare, tot_blas / tot_prep_run, all_prep_det ? "yes" : "NO");
     }
     printf("\nopenblas: im2col + cblas_sgemm + epilogue (afloc_cpu_conv2d_forward); onednn: "
            "reorder NCHW->any, conv+bias+relu, reorder back; dnnl-conv: the conv primitive alone;\n"
            "create: primitive + weight reorder creation, ms per shape; ratio: openblas/onednn; "
-           "detB/detD: output bit-identical at 1 and %d threads.\n", threads);
+           "detB/detD/detP: output bit-identical at 1 and %d threads;\n"
+           "prepared: afloc_cpu_conv2d_run (batch-1 primitive per image, NCHW reorders inside); "
+           "prepare: afloc_cpu_conv2d_prepare, ms per shape; ratioP: openblas/prepared.\n",
+           threads);
     dnnl_stream_destroy(stream);
     dnnl_engine_destroy(engine);
     return 0;

@@ -102,7 +102,9 @@ static afloc_status classify_with_set(const afloc_model *model, const afloc_imag
     if (status == AFLOC_OK) {
         afloc_image_outputs o = {0};
         o.global = g;
-        afloc_image_encoder_forward(model, ws, input, &o);
+        status = afloc_image_encoder_forward(model, ws, input, &o);
+    }
+    if (status == AFLOC_OK) {
         double gg = 0.0;
         for (size_t d = 0; d < D; d++) gg += (double)g[d] * g[d];
         for (int32_t k = 0; k < K; k++) {

@@ -252,6 +252,48 @@ static afloc_status check_config(const afloc_config *cfg) {
     return AFLOC_OK;
 }
 
+/* ---- prepared convolutions ---- */
+
+/* The OpenMP team size every public call uses (afloc_inference_set_threads): the context's
+ * num_threads, or all cores when it is 0. Prepared convs are made for the same size. */
+static int32_t inference_threads(const afloc_model *model) {
+    int32_t n = model->context ? model->context->options.num_threads : 0;
+#ifdef _OPENMP
+    if (n <= 0) n = omp_get_num_procs();
+#endif
+    return n > 0 ? n : 1;
+}
+
+static afloc_status prepare_conv(const afloc_model *model, afloc_conv_plan *c, int32_t side,
+                                 int32_t residual, int32_t relu) {
+    if (!model->ops->conv2d_prepare) return AFLOC_OK; /* a backend without prepared convs */
+    return model->ops->conv2d_prepare(&c->prepared, c->weight, c->bias, residual, relu, c->in_c,
+                                      c->out_c, c->k, c->stride, c->pad, 1, side, side,
+                                      inference_threads(model));
+}
+
+/* Prepares every trunk conv for its fixed input side, with the epilogue run_conv asks for:
+ * stem, conv1 and conv2 ReLU; the projection plain; conv3 residual + ReLU. */
+static afloc_status prepare_trunk_convs(const afloc_model *model, struct afloc_inference *inf) {
+    AFLOC_TRY(prepare_conv(model, &inf->stem, inf->up, 0, 1));
+    int32_t side = afloc_conv_out_size(afloc_conv_out_size(inf->up, 7, 2, 3), 3, 2, 1);
+    for (int32_t b = 0; b < inf->block_count; b++) {
+        afloc_bottleneck_plan *blk = &inf->blocks[b];
+        int32_t out = afloc_conv_out_size(side, 3, blk->conv2.stride, 1);
+        AFLOC_TRY(prepare_conv(model, &blk->conv1, side, 0, 1));
+        AFLOC_TRY(prepare_conv(model, &blk->conv2, side, 0, 1));
+        if (blk->has_down) AFLOC_TRY(prepare_conv(model, &blk->down, side, 0, 0));
+        AFLOC_TRY(prepare_conv(model, &blk->conv3, out, 1, 1));
+        side = out;
+    }
+    return AFLOC_OK;
+}
+
+static void release_conv(const afloc_ops *ops, afloc_conv_plan *c) {
+    if (c->prepared && ops && ops->conv2d_release) ops->conv2d_release(c->prepared);
+    c->prepared = NULL;
+}
+
 /* ---- prepare / free ---- */
 
 static afloc_status prepare_plan(afloc_model *model, struct afloc_inference *inf) {
@@ -292,6 +334,8 @@ static afloc_status prepare_plan(afloc_model *model, struct afloc_inference *inf
     if ((size_t)(cursor - inf->folded) != inf->folded_floats)
         return afloc_fail(AFLOC_ERR_INTERNAL, "%s: folded plan used %zu floats, planned %zu",
                           prepare_fn, (size_t)(cursor - inf->folded), inf->folded_floats);
+    inf->ops = model->ops;
+    AFLOC_TRY(prepare_trunk_convs(model, inf));
 
     /* The model pointer must see the plan for the size functions below. */
     model->inference = inf;
@@ -321,6 +365,16 @@ afloc_status afloc_inference_prepare(afloc_model *model) {
 
 void afloc_inference_free(struct afloc_inference *inference) {
     if (!inference) return;
+    if (inference->blocks) {
+        release_conv(inference->ops, &inference->stem);
+        for (int32_t b = 0; b < inference->block_count; b++) {
+            afloc_bottleneck_plan *blk = &inference->blocks[b];
+            release_conv(inference->ops, &blk->conv1);
+            release_conv(inference->ops, &blk->conv2);
+            release_conv(inference->ops, &blk->conv3);
+            release_conv(inference->ops, &blk->down);
+        }
+    }
     afloc_workspace_pool_free(inference->pool);
     afloc_free(inference->folded);
     afloc_free(inference->blocks);
@@ -332,8 +386,7 @@ void afloc_inference_free(struct afloc_inference *inference) {
 
 void afloc_inference_set_threads(const afloc_model *model) {
 #ifdef _OPENMP
-    int32_t n = model && model->context ? model->context->options.num_threads : 0;
-    omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+    omp_set_num_threads(inference_threads(model));
 #else
     (void)model;
 #endif

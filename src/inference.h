@@ -26,6 +26,10 @@ typedef struct afloc_conv_plan {
     const float *weight; /* (out_c, in_c, k, k), in the plan's folded buffer */
     const float *bias;   /* (out_c)                                          */
     int32_t in_c, out_c, k, stride, pad;
+    /* The same conv prepared by the backend (oneDNN on the CPU: weights reordered once, bias,
+     * residual and ReLU fused), made by inference.c for the fixed input side of this layer;
+     * NULL for convs run through the plain conv2d_forward. */
+    struct afloc_cpu_conv *prepared;
 } afloc_conv_plan;
 
 /* One torchvision Bottleneck (v1.5: the stride sits on the 3x3 conv). */
@@ -50,6 +54,7 @@ struct afloc_inference {
     size_t folded_floats;
 
     /* image encoder */
+    const afloc_ops       *ops;                /* the backend that prepared the convs         */
     afloc_conv_plan        stem;               /* conv1+bn1 on one channel (channels summed)  */
     afloc_bottleneck_plan *blocks;             /* owned; all stages in order                  */
     int32_t                block_count;
@@ -106,9 +111,10 @@ typedef struct afloc_image_outputs {
 
 /* Runs the image encoder on one preprocessed frame `x` (crop, crop), normalised one channel
  * (afloc_image_preprocess), and writes the non-NULL outputs. It stops after the last stage those
- * outputs need: a localization (local only) never runs layer4. Cannot fail. */
-void afloc_image_encoder_forward(const afloc_model *model, afloc_workspace *ws, const float *x,
-                                 const afloc_image_outputs *outputs);
+ * outputs need: a localization (local only) never runs layer4. Fails only if a prepared
+ * convolution cannot run (AFLOC_ERR_OUT_OF_MEMORY or AFLOC_ERR_INTERNAL from the backend). */
+afloc_status afloc_image_encoder_forward(const afloc_model *model, afloc_workspace *ws,
+                                         const float *x, const afloc_image_outputs *outputs);
 
 /* Floats of workspace afloc_image_encoder_forward uses. */
 size_t afloc_image_encoder_workspace_floats(const afloc_model *model);

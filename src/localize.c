@@ -89,7 +89,9 @@ afloc_status afloc_model_embed_image(const afloc_model *model, const afloc_image
         afloc_image_outputs out = {0};
         out.global = global ? g : NULL;
         out.local = local ? l : NULL;
-        afloc_image_encoder_forward(model, ws, frame, &out);
+        status = afloc_image_encoder_forward(model, ws, frame, &out);
+    }
+    if (status == AFLOC_OK) {
         if (global) memcpy(global, g, D * sizeof(float));
         if (local) memcpy(local, l, D * S2 * sizeof(float));
     }
@@ -202,7 +204,11 @@ static afloc_status localize_one(const afloc_model *model, afloc_workspace *ws,
     }
     afloc_image_outputs iout = {0};
     iout.local = emb_l;
-    afloc_image_encoder_forward(model, ws, input, &iout);
+    status = afloc_image_encoder_forward(model, ws, input, &iout);
+    if (status != AFLOC_OK) {
+        ws->used = mark;
+        return status;
+    }
 
     ops->similarity_map_forward(raw, emb_l, report, inf->D, S, S);
     ops->gaussian_smooth_forward(smoothed, raw, S, S, model->config.gaussian_sigma,

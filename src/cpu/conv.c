@@ -8,7 +8,8 @@
  * benchmarks/bench_conv_library.c times this against oneDNN 2.6 (numbers in benchmarks/README.md):
  * oneDNN with blocked layouts is ~3x faster on ResNet-50, but needs weights pre-reordered at
  * load time, which this signature cannot express, and its bit-identity across thread counts is
- * not guaranteed (TODO(#3): decide the oneDNN path with a prepacked-weights interface).
+ * not guaranteed. That path is conv_dnnl.c (afloc_cpu_conv2d_prepare/_run) for inference; this
+ * function stays the reference (tests, training).
  * OpenBLAS splits sgemm over M and N, never over the reduction, so every output element sees
  * the same operations for any thread count; im2col and the epilogue write disjoint rows, one
  * OpenMP work unit per row.

@@ -188,7 +188,7 @@ static void check_image(const afloc_model *model, int32_t i, const char *path) {
         .local2 = malloc(nl2 * 4)};
     afloc_workspace *ws = NULL;
     CHECK_STATUS(afloc_workspace_acquire(inf->pool, &ws, "test"), AFLOC_OK);
-    afloc_image_encoder_forward(model, ws, x, &o);
+    CHECK_STATUS(afloc_image_encoder_forward(model, ws, x, &o), AFLOC_OK);
     afloc_workspace_release(inf->pool, ws);
     const char *keys[7] = {"x299", "layer2", "layer3", "layer4", "img_emb_g", "img_emb_l",
                            "img_emb_l2"};
