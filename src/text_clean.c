@@ -122,29 +122,37 @@ afloc_status afloc_text_clean_sentences(const char *text, size_t text_len, int32
     return AFLOC_OK;
 }
 
+size_t afloc_text_sentences_joined_size(const afloc_text_sentences *s) {
+    size_t total = 1; /* the NUL */
+    for (int32_t i = 0; i < s->count; i++) total += strlen(s->text + s->starts[i]) + (i > 0);
+    return total;
+}
+
+size_t afloc_text_sentences_join(const afloc_text_sentences *s, char *out) {
+    size_t pos = 0;
+    for (int32_t i = 0; i < s->count; i++) {
+        if (i > 0) out[pos++] = ' ';
+        size_t length = strlen(s->text + s->starts[i]);
+        memcpy(out + pos, s->text + s->starts[i], length);
+        pos += length;
+    }
+    out[pos] = '\0';
+    return pos;
+}
+
 afloc_status afloc_text_clean_prompt(const char *text, size_t text_len, char *out,
                                      size_t capacity, size_t *needed) {
     static const char *fn = "afloc_text_clean_prompt";
     afloc_text_sentences s;
     AFLOC_TRY(afloc_text_clean_sentences(text, text_len, 0, &s, fn));
-    size_t total = 1; /* the NUL */
-    for (int32_t i = 0; i < s.count; i++) total += strlen(s.text + s.starts[i]) + (i > 0);
+    size_t total = afloc_text_sentences_joined_size(&s);
     if (needed) *needed = total;
     if (out && capacity < total) {
         afloc_text_sentences_free(&s);
         return afloc_fail(AFLOC_ERR_BUFFER_TOO_SMALL, "%s: capacity %zu, need %zu", fn, capacity,
                           total);
     }
-    if (out) {
-        size_t pos = 0;
-        for (int32_t i = 0; i < s.count; i++) {
-            if (i > 0) out[pos++] = ' ';
-            size_t length = strlen(s.text + s.starts[i]);
-            memcpy(out + pos, s.text + s.starts[i], length);
-            pos += length;
-        }
-        out[pos] = '\0';
-    }
+    if (out) afloc_text_sentences_join(&s, out);
     afloc_text_sentences_free(&s);
     return AFLOC_OK;
 }

@@ -30,4 +30,10 @@ afloc_status afloc_text_clean_sentences(const char *text, size_t text_len, int32
 /* Frees the arrays of `sentences` (not the struct) and zeroes it. NULL is a no-op. */
 void afloc_text_sentences_free(afloc_text_sentences *sentences);
 
+/* The §4.2 inference text: the sentences joined by single spaces. joined_size is its size in
+ * bytes including the NUL; join writes it (NUL-terminated) into `out`, which must hold
+ * joined_size bytes, and returns its length without the NUL. */
+size_t afloc_text_sentences_joined_size(const afloc_text_sentences *sentences);
+size_t afloc_text_sentences_join(const afloc_text_sentences *sentences, char *out);
+
 #endif /* AFLOC_TEXT_CLEAN_H */

@@ -46,25 +46,15 @@ static afloc_status clean_text(const char *text, size_t text_len, char **out, si
                                const char *function) {
     afloc_text_sentences s;
     AFLOC_TRY(afloc_text_clean_sentences(text, text_len, 0, &s, function));
-    size_t total = 1;
-    for (int32_t i = 0; i < s.count; i++) total += strlen(s.text + s.starts[i]) + (i > 0);
-    char *joined = afloc_malloc(total);
+    char *joined = afloc_malloc(afloc_text_sentences_joined_size(&s));
     if (!joined) {
         afloc_text_sentences_free(&s);
         return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: out of memory cleaning a %zu-byte text",
                           function, text_len);
     }
-    size_t pos = 0;
-    for (int32_t i = 0; i < s.count; i++) {
-        if (i > 0) joined[pos++] = ' ';
-        size_t n = strlen(s.text + s.starts[i]);
-        memcpy(joined + pos, s.text + s.starts[i], n);
-        pos += n;
-    }
-    joined[pos] = '\0';
-    afloc_text_sentences_free(&s);
+    *out_len = afloc_text_sentences_join(&s, joined);
     *out = joined;
-    *out_len = pos;
+    afloc_text_sentences_free(&s);
     return AFLOC_OK;
 }
 
