@@ -157,4 +157,15 @@ size_t afloc_cpu_conv2d_run_scratch_floats(const afloc_cpu_conv *conv, int32_t B
 /* Frees a prepared conv; NULL is a no-op. */
 void afloc_cpu_conv2d_release(afloc_cpu_conv *conv);
 
+/* ==== backward passes (training, issue 4) ====
+ * Convention: every backward ACCUMULATES (+=) into its gradient outputs (dinput, dweight, dbias),
+ * as llm.c does, so residual branches and shared parameters sum naturally; the trainer zeroes the
+ * gradient buffers at the start of a step. Reductions over the batch are done in an order fixed by
+ * the shape (per-block partials summed in block order), never with floating-point atomics, so
+ * results are deterministic for a given thread count. */
+
+/* ---- backward: vision ops (conv.c, norm_batch.c, pool.c, resize.c, gemm.c, activation.c) ---- */
+
+/* ---- backward: text ops (norm.c, activation.c, softmax.c, attention.c, embedding.c, dropout.c) ---- */
+
 #endif /* AFLOC_CPU_OPS_H */
