@@ -5,7 +5,8 @@
 set -eu
 packages="build-essential cmake pkg-config libpng-dev zlib1g-dev libcjson-dev libssl-dev
   libopenblas-dev libdnnl-dev libomp-dev clang libclang-rt-14-dev
-  python3-numpy python3-opencv python3-scipy python3-torch python3-torchvision"
+  python3-numpy python3-opencv python3-scipy python3-torch python3-torchvision
+  python3-pytest python3-venv python3-setuptools python3-wheel"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

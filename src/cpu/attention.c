@@ -85,3 +85,114 @@ void afloc_cpu_attention_forward(float *out, const float *qkv, const float *mask
         attention_values(out + (size_t)b * T * C, S, qkv_b, T, C, HS, h);
     }
 }
+
+/* ---- training (used by the trainer, issue 4) ---- */
+
+/* As afloc_cpu_attention_forward, keeping P in `probs` (B, NH, T, T) for the backward pass. With a
+ * dropout mask, HF (train mode) multiplies P by it before P·V; the dropped P is built in scratch,
+ * so `probs` stays the softmax output the backward pass needs. */
+void afloc_cpu_attention_forward_train(float *out, float *probs, const float *qkv,
+                                       const float *mask, const float *dropout_mask, int32_t B,
+                                       int32_t T, int32_t C, int32_t NH, float *scratch) {
+    const int32_t HS = C / NH;
+    const int32_t tasks = B * NH;
+    const size_t TT = (size_t)T * (size_t)T;
+#pragma omp parallel for schedule(static) if (tasks > 1)
+    for (int32_t task = 0; task < tasks; task++) {
+        const int32_t b = task / NH, h = task % NH;
+        const float *qkv_b = qkv + (size_t)b * T * 3 * (size_t)C;
+        const float *mask_b = mask ? mask + (size_t)b * T : NULL;
+        float *P = probs + (size_t)task * TT;
+        attention_scores(P, qkv_b, mask_b, T, C, HS, h);
+        afloc_cpu_softmax_forward(P, P, T, T);
+        const float *used = P;
+        if (dropout_mask) {
+            const float *restrict M = dropout_mask + (size_t)task * TT;
+            float *restrict D = scratch + (size_t)task * TT;
+            for (size_t k = 0; k < TT; k++) D[k] = P[k] * M[k];
+            used = D;
+        }
+        attention_values(out + (size_t)b * T * C, used, qkv_b, T, C, HS, h);
+    }
+}
+
+size_t afloc_cpu_attention_backward_scratch_floats(int32_t B, int32_t T, int32_t NH) {
+    return (size_t)B * (size_t)NH * (size_t)T * (size_t)T;
+}
+
+/* Backward of one sequence and head h, with Pd = P ∘ M (M the dropout mask, or 1) and
+ * S = Q·Kᵀ/√HS + maskbias, P = softmax(S), out = Pd·V:
+ *   dV  += Pdᵀ · dout            dPd = dout · Vᵀ          dP = dPd ∘ M
+ *   dS   = P ∘ (dP − rowsum(dP ∘ P)) / √HS   (softmax backward, then the scale)
+ *   dQ  += dS · K                dK  += dSᵀ · Q
+ * A (T, T) is the task's scratch: Pd first (when there is a mask), then dPd → dS in place. The
+ * products are cut by output rows as in the forward (rows_per_call), which never splits a
+ * reduction; beta 1 accumulates into dqkv. */
+static void attention_backward_head(float *dqkv, const float *dout, const float *qkv,
+                                    const float *P, const float *M, float *A, int32_t T,
+                                    int32_t C, int32_t HS, int32_t h) {
+    const int32_t ld = 3 * C, R = rows_per_call(T, HS);
+    const size_t TT = (size_t)T * (size_t)T;
+    const float *Q = qkv + (size_t)h * HS, *K = qkv + (size_t)C + (size_t)h * HS,
+                *V = qkv + 2 * (size_t)C + (size_t)h * HS;
+    float *dQ = dqkv + (size_t)h * HS, *dK = dqkv + (size_t)C + (size_t)h * HS,
+          *dV = dqkv + 2 * (size_t)C + (size_t)h * HS;
+    const float *dO = dout + (size_t)h * HS;
+
+    const float *Pd = P;
+    if (M) {
+        for (size_t k = 0; k < TT; k++) A[k] = P[k] * M[k];
+        Pd = A;
+    }
+    for (int32_t j0 = 0; j0 < T; j0 += R) { /* dV rows j0.. (keys) */
+        const int32_t m = T - j0 < R ? T - j0 : R;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, HS, T, 1.0f, Pd + j0, T, dO, C,
+                    1.0f, dV + (size_t)j0 * ld, ld);
+    }
+    for (int32_t i0 = 0; i0 < T; i0 += R) { /* dPd rows i0.. (queries) */
+        const int32_t m = T - i0 < R ? T - i0 : R;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, T, HS, 1.0f, dO + (size_t)i0 * C,
+                    C, V, ld, 0.0f, A + (size_t)i0 * T, T);
+    }
+    const float sqrt_hs = (float)sqrt((double)HS);
+    for (int32_t i = 0; i < T; i++) {
+        float *restrict a = A + (size_t)i * T;
+        const float *restrict p = P + (size_t)i * T;
+        if (M) {
+            const float *restrict mi = M + (size_t)i * T;
+            for (int32_t j = 0; j < T; j++) a[j] *= mi[j];
+        }
+        double dot = 0.0; /* as afloc_cpu_softmax_backward */
+        for (int32_t j = 0; j < T; j++) dot += (double)a[j] * p[j];
+        const float d = (float)dot;
+        for (int32_t j = 0; j < T; j++) a[j] = p[j] * (a[j] - d) / sqrt_hs;
+    }
+    for (int32_t i0 = 0; i0 < T; i0 += R) { /* dQ rows i0.. */
+        const int32_t m = T - i0 < R ? T - i0 : R;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, HS, T, 1.0f,
+                    A + (size_t)i0 * T, T, K, ld, 1.0f, dQ + (size_t)i0 * ld, ld);
+    }
+    for (int32_t j0 = 0; j0 < T; j0 += R) { /* dK rows j0.. */
+        const int32_t m = T - j0 < R ? T - j0 : R;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, HS, T, 1.0f, A + j0, T, Q, ld,
+                    1.0f, dK + (size_t)j0 * ld, ld);
+    }
+}
+
+/* One task per (sequence, head): each writes only its own columns of dqkv and its own scratch. */
+void afloc_cpu_attention_backward(float *dqkv, const float *dout, const float *qkv,
+                                  const float *probs, const float *dropout_mask, int32_t B,
+                                  int32_t T, int32_t C, int32_t NH, float *scratch) {
+    const int32_t HS = C / NH;
+    const int32_t tasks = B * NH;
+    const size_t TT = (size_t)T * (size_t)T;
+#pragma omp parallel for schedule(static) if (tasks > 1)
+    for (int32_t task = 0; task < tasks; task++) {
+        const int32_t b = task / NH;
+        const size_t row3 = (size_t)b * T * 3 * (size_t)C;
+        attention_backward_head(dqkv + row3, dout + (size_t)b * T * C, qkv + row3,
+                                probs + (size_t)task * TT,
+                                dropout_mask ? dropout_mask + (size_t)task * TT : NULL,
+                                scratch + (size_t)task * TT, T, C, HS, task % NH);
+    }
+}

@@ -124,3 +124,96 @@ void afloc_cpu_conv2d_forward(float *out, const float *in, const float *weight, 
                           OC, plane);
     }
 }
+
+/* ---- backward (used by the trainer, issue 4) ----
+ * The transpose of the forward's two steps, torch.nn.grad.conv2d_weight / conv2d_input (what
+ * autograd runs for F.conv2d on CPU): per image b, in increasing b,
+ *   dweight (OC, C·K·K) += dout_b (OC, plane) · col_b (C·K·K, plane)ᵀ        (sgemm, beta 1)
+ *   dcol (C·K·K, plane)  = weight (OC, C·K·K)ᵀ · dout_b                        (sgemm)
+ *   dinput_b            += col2im(dcol)
+ * One scratch buffer of C·K·K·plane floats serves both col_b and then dcol. The sgemm reductions
+ * run over plane (dweight) and OC (dcol), which OpenBLAS never splits, and the batch sum is the
+ * order of the calls, so the result does not depend on the thread count. */
+
+size_t afloc_cpu_conv2d_backward_scratch_floats(int32_t B, int32_t C, int32_t H, int32_t W,
+                                                int32_t OC, int32_t K, int32_t stride,
+                                                int32_t pad) {
+    /* the same column matrix as the forward, reused for dcol */
+    return afloc_cpu_conv2d_scratch_floats(B, C, H, W, OC, K, stride, pad);
+}
+
+/* img (C, H, W) += the columns dcol (C·K·K, OH·OW) scattered back to their source pixels. One
+ * OpenMP unit per input channel c, which owns rows c·K·K .. c·K·K + K·K − 1 and plane c of img,
+ * and adds them in the fixed order (ky, kx, oy, ox). */
+static void col2im_add(float *restrict img, const float *restrict dcol, int32_t C, int32_t H,
+                       int32_t W, int32_t K, int32_t stride, int32_t pad, int32_t OH, int32_t OW) {
+    const size_t plane = (size_t)OH * (size_t)OW;
+#pragma omp parallel for schedule(static)
+    for (int32_t c = 0; c < C; c++) {
+        float *dst = img + (size_t)c * (size_t)H * (size_t)W;
+        for (int32_t ky = 0; ky < K; ky++) {
+            for (int32_t kx = 0; kx < K; kx++) {
+                const float *src = dcol + ((size_t)c * (size_t)K * (size_t)K +
+                                           (size_t)ky * (size_t)K + (size_t)kx) * plane;
+                for (int32_t oy = 0; oy < OH; oy++) {
+                    const int32_t iy = oy * stride - pad + ky;
+                    if (iy < 0 || iy >= H) continue;
+                    float *row = dst + (size_t)iy * (size_t)W;
+                    const float *s = src + (size_t)oy * (size_t)OW;
+                    for (int32_t ox = 0; ox < OW; ox++) {
+                        const int32_t ix = ox * stride - pad + kx;
+                        if (ix >= 0 && ix < W) row[ix] += s[ox];
+                    }
+                }
+            }
+        }
+    }
+}
+
+void afloc_cpu_conv2d_backward(float *dinput, float *dweight, float *dbias, const float *dout,
+                               const float *input, const float *weight, int32_t B, int32_t C,
+                               int32_t H, int32_t W, int32_t OC, int32_t K, int32_t stride,
+                               int32_t pad, float *scratch) {
+    const int32_t OH = afloc_conv_out_size(H, K, stride, pad);
+    const int32_t OW = afloc_conv_out_size(W, K, stride, pad);
+    const size_t plane = (size_t)OH * (size_t)OW;
+    const size_t in_image = (size_t)C * (size_t)H * (size_t)W;
+    const size_t out_image = (size_t)OC * plane;
+    const int32_t depth = C * K * K;
+    const int pointwise = conv_is_pointwise(K, stride, pad);
+    if (B <= 0 || OC <= 0 || C <= 0 || plane == 0) return;
+    if (dbias) {
+        /* One unit per channel; its B·plane terms summed in double, b then position. */
+#pragma omp parallel for schedule(static)
+        for (int32_t oc = 0; oc < OC; oc++) {
+            double sum = 0.0;
+            for (int32_t b = 0; b < B; b++) {
+                const float *g = dout + (size_t)b * out_image + (size_t)oc * plane;
+                for (size_t i = 0; i < plane; i++) sum += (double)g[i];
+            }
+            dbias[oc] += (float)sum;
+        }
+    }
+    for (int32_t b = 0; b < B; b++) {
+        const float *img = input + (size_t)b * in_image;
+        const float *dout_b = dout + (size_t)b * out_image;
+        const float *cols = img;
+        if (!pointwise) {
+            im2col(scratch, img, C, H, W, K, stride, pad, OH, OW);
+            cols = scratch;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, depth, (int)plane, 1.0f, dout_b,
+                    (int)plane, cols, (int)plane, 1.0f, dweight, depth);
+        if (!dinput) continue;
+        float *dimg = dinput + (size_t)b * in_image;
+        if (pointwise) {
+            /* the image is its own column matrix: accumulate straight into it */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, depth, (int)plane, OC, 1.0f,
+                        weight, depth, dout_b, (int)plane, 1.0f, dimg, (int)plane);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, depth, (int)plane, OC, 1.0f,
+                        weight, depth, dout_b, (int)plane, 0.0f, scratch, (int)plane);
+            col2im_add(dimg, scratch, C, H, W, K, stride, pad, OH, OW);
+        }
+    }
+}

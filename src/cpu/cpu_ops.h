@@ -165,7 +165,127 @@ void afloc_cpu_conv2d_release(afloc_cpu_conv *conv);
  * results are deterministic for a given thread count. */
 
 /* ---- backward: vision ops (conv.c, norm_batch.c, pool.c, resize.c, gemm.c, activation.c) ---- */
+/* Used by the trainer (issue 4); tested against PyTorch autograd in tests/ops/test_*_backward.c. */
+
+/* Gradients of afloc_cpu_conv2d_forward without its epilogue (the trainer applies ReLU / residual
+ * backward separately): given dout (B, OC, OH, OW), input (B, C, H, W), weight (OC, C, K, K):
+ *   dweight (OC, C, K, K) += Σ_b dout_b · im2col(input_b)ᵀ      (b in increasing order)
+ *   dbias (OC)            += Σ_b Σ_(oy,ox) dout                  (double sums; NULL: skipped)
+ *   dinput (B, C, H, W)   += col2im(weightᵀ · dout_b)            (NULL: skipped)
+ * scratch: afloc_cpu_conv2d_backward_scratch_floats(...) floats (0 for a pointwise conv). */
+void afloc_cpu_conv2d_backward(float *dinput, float *dweight, float *dbias, const float *dout,
+                               const float *input, const float *weight, int32_t B, int32_t C,
+                               int32_t H, int32_t W, int32_t OC, int32_t K, int32_t stride,
+                               int32_t pad, float *scratch);
+size_t afloc_cpu_conv2d_backward_scratch_floats(int32_t B, int32_t C, int32_t H, int32_t W,
+                                                int32_t OC, int32_t K, int32_t stride,
+                                                int32_t pad);
+
+/* BatchNorm2d in training mode (torch.nn.functional.batch_norm, training=True, MODEL.md §3.4):
+ * per channel c over the N = B·H·W values, mean and biased variance in double (two passes),
+ * out = (in − mean)·rstd·γ + β with rstd = 1/sqrt(var + eps). Saves mean and rstd (C) for the
+ * backward. running_mean / running_var (C, updated in place; both NULL to skip) follow PyTorch:
+ * running = (1 − momentum)·running + momentum·stat, with the unbiased variance var·N/(N − 1).
+ * N must be > 1 (PyTorch refuses a single value per channel); the caller checks. */
+void afloc_cpu_batchnorm2d_train_forward(float *out, float *mean_saved, float *rstd_saved,
+                                         float *running_mean, float *running_var, const float *in,
+                                         const float *gamma, const float *beta, int32_t B,
+                                         int32_t C, int32_t H, int32_t W, float eps,
+                                         float momentum);
+/* Backward of the above from the saved mean / rstd: dgamma (C) += Σ dout·x̂, dbeta (C) += Σ dout,
+ * dinput (B, C, H, W) += γ·rstd·(dout − Σdout/N − x̂·Σ(dout·x̂)/N), x̂ = (in − mean)·rstd,
+ * sums in double. */
+void afloc_cpu_batchnorm2d_backward(float *dinput, float *dgamma, float *dbeta, const float *dout,
+                                    const float *in, const float *mean_saved,
+                                    const float *rstd_saved, const float *gamma, int32_t B,
+                                    int32_t C, int32_t H, int32_t W);
+
+/* Max pooling backward: each dout (B, C, OH, OW) element is added to dinput (B, C, H, W) at its
+ * window's argmax, chosen as PyTorch's CPU kernel does (first maximum in row-major scan order, the
+ * last NaN if any, the window's first in-image element when all are −∞), outputs in scan order. */
+void afloc_cpu_maxpool2d_backward(float *dinput, const float *dout, const float *input, int32_t B,
+                                  int32_t C, int32_t H, int32_t W, int32_t K, int32_t stride,
+                                  int32_t pad);
+/* Global average pooling backward: dinput (B, C, H, W) += dout (B, C) / (H·W). */
+void afloc_cpu_global_avgpool_backward(float *dinput, const float *dout, int32_t B, int32_t C,
+                                       int32_t H, int32_t W);
+
+/* Bilinear resize backward (upsample_bilinear2d_backward on CPU): each dout (B, C, OH, OW)
+ * element is spread over its four source pixels of dinput (B, C, H, W) with the forward's weights
+ * (same index math), output elements in scan order. */
+void afloc_cpu_bilinear_resize_backward(float *dinput, const float *dout, int32_t B, int32_t C,
+                                        int32_t H, int32_t W, int32_t OH, int32_t OW,
+                                        int32_t align_corners);
+
+/* Linear backward (y = x·Wᵀ + b): dinput (N, C) += dout (N, OC) · weight (OC, C) (NULL: skipped),
+ * dweight (OC, C) += doutᵀ · input (N, C), dbias (OC) += Σ_n dout (double sums; NULL: skipped). */
+void afloc_cpu_linear_backward(float *dinput, float *dweight, float *dbias, const float *dout,
+                               const float *input, const float *weight, int32_t N, int32_t C,
+                               int32_t OC);
+
+/* ReLU backward from the forward's output: dinput += dout where output > 0 or output is NaN
+ * (torch threshold_backward passes the gradient unless output <= 0). */
+void afloc_cpu_relu_backward(float *dinput, const float *dout, const float *output, size_t n);
 
 /* ---- backward: text ops (norm.c, activation.c, softmax.c, attention.c, embedding.c, dropout.c) ---- */
+/* Used by the trainer (issue 4); tested against PyTorch autograd (tests/ops/), not wired in yet. */
+
+/* LayerNorm forward for training: as afloc_cpu_layernorm_forward (bit-identical out), and also
+ * saves each row's mean (N) and rstd = 1/sqrt(biased var + eps) (N), rounded to float, for the
+ * backward pass. */
+void afloc_cpu_layernorm_forward_train(float *out, float *mean, float *rstd, const float *in,
+                                       const float *weight, const float *bias, int32_t N,
+                                       int32_t C, float eps);
+/* Gradients of LayerNorm (N, C) given dout (N, C), the forward input and the saved mean / rstd:
+ * dinput (N, C) += …, dweight (C) += Σ_n dout·x̂, dbias (C) += Σ_n dout. The sums over rows run
+ * in increasing n in double, one column per thread: bit-identical for any team size. */
+void afloc_cpu_layernorm_backward(float *dinput, float *dweight, float *dbias, const float *dout,
+                                  const float *input, const float *weight, const float *mean,
+                                  const float *rstd, int32_t N, int32_t C);
+
+/* Exact-erf GELU derivative: dinput += dout · (Φ(x) + x·φ(x)) (PyTorch GeluBackward,
+ * approximate='none'). */
+void afloc_cpu_gelu_backward(float *dinput, const float *dout, const float *input, size_t n);
+
+/* Row softmax backward from the forward output y (N, C): dinput += y ∘ (dout − Σ_c dout·y)
+ * (torch._softmax_backward_data), the row dot product in double. */
+void afloc_cpu_softmax_backward(float *dinput, const float *dout, const float *output, int32_t N,
+                                int32_t C);
+
+/* Attention forward for training: as afloc_cpu_attention_forward, and also writes the softmax
+ * probabilities P (B, NH, T, T), BEFORE dropout. dropout_mask (B, NH, T, T) may be NULL (no
+ * dropout); otherwise its scale factors (0 or 1/(1−p), afloc_cpu_dropout_mask) multiply P before
+ * P·V, as HF's attention dropout does. scratch: afloc_cpu_attention_scratch_floats(B, T, NH). */
+void afloc_cpu_attention_forward_train(float *out, float *probs, const float *qkv,
+                                       const float *mask, const float *dropout_mask, int32_t B,
+                                       int32_t T, int32_t C, int32_t NH, float *scratch);
+/* dqkv (B, T, 3C) += gradient of the attention core for dout (B, T, C), from the forward's qkv,
+ * probs and dropout_mask (the same one, or NULL). The padding mask needs no gradient. Each
+ * (sequence, head) writes only its own columns of dqkv. scratch:
+ * afloc_cpu_attention_backward_scratch_floats(B, T, NH). */
+void afloc_cpu_attention_backward(float *dqkv, const float *dout, const float *qkv,
+                                  const float *probs, const float *dropout_mask, int32_t B,
+                                  int32_t T, int32_t C, int32_t NH, float *scratch);
+size_t afloc_cpu_attention_backward_scratch_floats(int32_t B, int32_t T, int32_t NH);
+
+/* Embedding gradients for dout (T, C): dword[ids[t]] += dout[t], dposition[t] += dout[t],
+ * dtoken_type[type_ids[t]] += dout[t], in increasing t (repeated ids accumulate in token order;
+ * one column block per thread, so any team size gives the same bits). type_ids may be NULL (all
+ * 0); any of dword / dposition / dtoken_type may be NULL (that table is frozen). */
+void afloc_cpu_embedding_backward(float *dword, float *dposition, float *dtoken_type,
+                                  const float *dout, const int32_t *ids, const int32_t *type_ids,
+                                  int32_t T, int32_t C);
+
+/* ---- dropout.c: inverted dropout (torch.nn.functional.dropout, training) ---- */
+
+/* mask[i] = 0 with probability p, else 1/(1−p), for i < n; a pure function of (seed, offset + i)
+ * through a counter-based hash, so any thread count, any split of a tensor into calls
+ * (offset = the elements before) and any device gives the same mask. p <= 0 gives all 1, p >= 1
+ * all 0. */
+void afloc_cpu_dropout_mask(float *mask, size_t n, float p, uint64_t seed, uint64_t offset);
+/* out = in ∘ mask; out may equal in. */
+void afloc_cpu_dropout_forward(float *out, const float *in, const float *mask, size_t n);
+/* dinput += dout ∘ mask. */
+void afloc_cpu_dropout_backward(float *dinput, const float *dout, const float *mask, size_t n);
 
 #endif /* AFLOC_CPU_OPS_H */

@@ -41,3 +41,35 @@ void afloc_cpu_linear_forward(float *out, const float *in, const float *weight, 
     }
     if (bias || gelu) linear_epilogue(out, bias, gelu, N, OC);
 }
+
+/* ---- backward (used by the trainer, issue 4) ----
+ * Autograd of F.linear: dinput += dout · W, dweight += doutᵀ · input (two sgemm with beta 1; their
+ * reductions, over OC and N, are never split by OpenBLAS), dbias += column sums of dout, in double,
+ * one OpenMP unit per block of LINEAR_BIAS_BLOCK columns, rows in increasing n. */
+enum { LINEAR_BIAS_BLOCK = 64 };
+
+void afloc_cpu_linear_backward(float *dinput, float *dweight, float *dbias, const float *dout,
+                               const float *input, const float *weight, int32_t N, int32_t C,
+                               int32_t OC) {
+    if (N <= 0 || OC <= 0) return;
+    if (C > 0) {
+        if (dinput)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC,
+                        weight, C, 1.0f, dinput, C);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, input, C,
+                    1.0f, dweight, C);
+    }
+    if (!dbias) return;
+    const long blocks = (OC + LINEAR_BIAS_BLOCK - 1) / LINEAR_BIAS_BLOCK;
+#pragma omp parallel for schedule(static) if ((long)N * OC >= (1L << 15))
+    for (long blk = 0; blk < blocks; blk++) {
+        const int32_t j0 = (int32_t)blk * LINEAR_BIAS_BLOCK;
+        const int32_t j1 = j0 + LINEAR_BIAS_BLOCK < OC ? j0 + LINEAR_BIAS_BLOCK : OC;
+        double acc[LINEAR_BIAS_BLOCK] = {0};
+        for (int32_t n = 0; n < N; n++) {
+            const float *row = dout + (size_t)n * (size_t)OC;
+            for (int32_t j = j0; j < j1; j++) acc[j - j0] += (double)row[j];
+        }
+        for (int32_t j = j0; j < j1; j++) dbias[j] += (float)acc[j - j0];
+    }
+}

@@ -105,3 +105,42 @@ void afloc_cpu_bilinear_resize_forward(float *out, const float *in, int32_t B, i
         (fma ? resize_plane_fma : resize_plane_portable)(out + (size_t)p * (size_t)OH * (size_t)OW,
                      in + (size_t)p * (size_t)H * (size_t)W, H, W, OH, OW, align_corners);
 }
+
+/* ---- backward (used by the trainer, issue 4) ----
+ * PyTorch's CPU upsample_bilinear2d_backward: for every output (oy, ox) of a plane, in row-major
+ * order, its gradient g is added to the four source pixels with the forward's weights (the same
+ * axis_tap, so the same λ bits): (i0y, i0x) += λy0·λx0·g, (i0y, i1x) += λy0·λx1·g,
+ * (i1y, i0x) += λy1·λx0·g, (i1y, i1x) += λy1·λx1·g, each product evaluated left to right in float.
+ * One OpenMP unit per (b, c) plane, which owns its dinput plane. */
+static void resize_backward_plane(float *restrict dst, const float *restrict g, int32_t H,
+                                  int32_t W, int32_t OH, int32_t OW, int32_t align_corners) {
+    axis_tap table[RESIZE_TAP_TABLE];
+    const int32_t tabled = OW <= RESIZE_TAP_TABLE;
+    if (tabled)
+        for (int32_t ox = 0; ox < OW; ox++) table[ox] = axis_tap_compute(ox, W, OW, align_corners);
+    for (int32_t oy = 0; oy < OH; oy++) {
+        const axis_tap ty = axis_tap_compute(oy, H, OH, align_corners);
+        float *row0 = dst + (size_t)ty.i0 * (size_t)W;
+        float *row1 = dst + (size_t)ty.i1 * (size_t)W;
+        const float *grow = g + (size_t)oy * (size_t)OW;
+        for (int32_t ox = 0; ox < OW; ox++) {
+            const axis_tap tx = tabled ? table[ox] : axis_tap_compute(ox, W, OW, align_corners);
+            const float v = grow[ox];
+            row0[tx.i0] += ty.w0 * tx.w0 * v;
+            row0[tx.i1] += ty.w0 * tx.w1 * v;
+            row1[tx.i0] += ty.w1 * tx.w0 * v;
+            row1[tx.i1] += ty.w1 * tx.w1 * v;
+        }
+    }
+}
+
+void afloc_cpu_bilinear_resize_backward(float *dinput, const float *dout, int32_t B, int32_t C,
+                                        int32_t H, int32_t W, int32_t OH, int32_t OW,
+                                        int32_t align_corners) {
+    const long planes = (long)B * C;
+#pragma omp parallel for schedule(static)
+    for (long p = 0; p < planes; p++)
+        resize_backward_plane(dinput + (size_t)p * (size_t)H * (size_t)W,
+                              dout + (size_t)p * (size_t)OH * (size_t)OW, H, W, OH, OW,
+                              align_corners);
+}

@@ -35,8 +35,6 @@ import argparse
 import codecs
 import collections
 import ctypes
-import ctypes.util
-import glob
 import io
 import json
 import os
@@ -338,17 +336,18 @@ class _ContextOptions(ctypes.Structure):
 
 
 def find_library(explicit=None):
-    candidates = [explicit, os.environ.get("AFLOC_LIBRARY")]
-    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-    candidates += sorted(glob.glob(os.path.join(root, "build*", "libafloc.so")))
-    candidates.append(ctypes.util.find_library("afloc"))
-    for c in candidates:
-        if c and (os.path.exists(c) or not os.path.dirname(c)):
-            try:
-                return _bind(ctypes.CDLL(c))
-            except OSError:
-                continue
-    raise ConvertError("libafloc.so not found: pass --library or set AFLOC_LIBRARY")
+    """libafloc through `explicit`, $AFLOC_LIBRARY, next to the package, a build*/ folder of this
+    source tree or the system (afloc._library), with the few functions convert() needs bound."""
+    if __package__:
+        from . import _library
+    else:  # run as a script (python3 bindings/python/afloc/convert.py ...), not with -m
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from afloc import _library
+    try:
+        # A CDLL of its own (not afloc._capi's), so these argtypes cannot clash with the bindings'.
+        return _bind(_library.load_library(explicit))
+    except _library.LibraryNotFoundError as e:
+        raise ConvertError("%s (or pass --library)" % e) from None
 
 
 def _bind(lib):
