@@ -132,8 +132,9 @@ void afloc_cpu_conv2d_forward(float *out, const float *in, const float *weight, 
  *   dcol (C·K·K, plane)  = weight (OC, C·K·K)ᵀ · dout_b                        (sgemm)
  *   dinput_b            += col2im(dcol)
  * One scratch buffer of C·K·K·plane floats serves both col_b and then dcol. The sgemm reductions
- * run over plane (dweight) and OC (dcol), which OpenBLAS never splits, and the batch sum is the
- * order of the calls, so the result does not depend on the thread count. */
+ * run over plane (dweight) and OC (dcol), and the batch sum is the order of the calls, so the
+ * result does not depend on the OpenMP team size (for a fixed OpenBLAS thread count: see
+ * cpu_ops.h). */
 
 size_t afloc_cpu_conv2d_backward_scratch_floats(int32_t B, int32_t C, int32_t H, int32_t W,
                                                 int32_t OC, int32_t K, int32_t stride,

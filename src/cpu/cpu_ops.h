@@ -9,8 +9,11 @@
  *    is (OC, C) and computes y = x·Wᵀ + b (PyTorch nn.Linear); a conv weight is (OC, C, K, K).
  *  - Threads: ops may use OpenMP. Work is split into blocks whose boundaries do not depend on the
  *    number of threads, and no output element is ever reduced across threads, so results are
- *    bit-identical for any thread count and any number of concurrent callers (DESIGN.md §5).
- *    The caller chooses the team size with omp_set_num_threads() on its own thread.
+ *    bit-identical for any OpenMP team size and any number of concurrent callers (DESIGN.md §5).
+ *    The caller chooses the team size with omp_set_num_threads() on its own thread. OpenBLAS's
+ *    own thread count (fixed per process, OPENBLAS_NUM_THREADS) is a separate matter: a large
+ *    sgemm (seen at D = 768 in the contrastive loss) can round differently with 1 and 2
+ *    OpenBLAS threads, so runs are reproducible for the same OpenBLAS thread count.
  *  - Ops never allocate on the hot path: anything temporary comes in `scratch`, sized by the
  *    matching *_scratch_floats() function. They cannot fail on valid sizes, so they return void;
  *    the model code validates shapes before calling.
@@ -156,6 +159,58 @@ afloc_status afloc_cpu_conv2d_run(const afloc_cpu_conv *conv, float *out, const 
 size_t afloc_cpu_conv2d_run_scratch_floats(const afloc_cpu_conv *conv, int32_t B);
 /* Frees a prepared conv; NULL is a no-op. */
 void afloc_cpu_conv2d_release(afloc_cpu_conv *conv);
+
+/* ---- adam.c: optimizer (MODEL.md §7.1) ---- */
+/* Used by the trainer (issue 4); tested against torch.optim.Adam + clip_grad_norm_ in
+ * tests/ops/test_adam.c (bit-exact). Hyperparameters are double, as the Python floats torch uses,
+ * and rounded to float at the same places torch rounds them. */
+
+/* One torch.optim.Adam step (1.13, single-tensor path, amsgrad/maximize off) over n elements,
+ * in place on params, m (exp_avg) and v (exp_avg_sq), all (n): g = grads·grad_scale, then
+ * g += weight_decay·p (L2, not AdamW), m = β1·m + (1−β1)·g, v = β2·v + (1−β2)·g²,
+ * p −= lr/(1−β1^step) · m / (sqrt(v)/sqrt(1−β2^step) + eps). `step` is 1-based (the value after
+ * torch's step += 1); grad_scale is the clip factor (afloc_clip_factor; 1 = none). grads is only
+ * read. Elementwise with fmaf where torch's kernels fuse, so bit-identical to torch on CPU. */
+void afloc_cpu_adam_update(float *params, float *m, float *v, const float *grads, size_t n,
+                           double lr, double beta1, double beta2, double eps,
+                           double weight_decay, int64_t step, float grad_scale);
+/* Σ x² over n floats in double: fixed blocks summed in order, the same for any team size. */
+double afloc_cpu_sum_squares(const float *x, size_t n);
+/* L2 norm sqrt(afloc_cpu_sum_squares) of all gradients (one contiguous buffer), in double. */
+double afloc_cpu_grad_norm(const float *grads, size_t n);
+/* clip_grad_norm_'s factor in float32 as torch computes it: min(1, (1/(norm + 1e-6))·max_norm)
+ * with norm = (float)total_norm. NaN for a NaN norm (skip the step), 0 for an infinite one. */
+float afloc_clip_factor(double total_norm, float max_norm);
+
+/* ---- contrastive.c: the AFLoc losses (MODEL.md §6) ---- */
+/* Used by the trainer (issue 4); forward and backward in one call, tested against PyTorch
+ * autograd in tests/ops/test_contrastive.c. Gradients ACCUMULATE (+=) as every backward below;
+ * a NULL gradient is skipped (both NULL: forward only). Symmetric CE (mean over B) both ways,
+ * rows are images j, columns texts i; scores, log-sum-exp and CE in double; the loss is returned.
+ * Bit-identical for any OpenMP team size. */
+
+/* Global report loss L_GR (§6.1): G[j, i] = temp3·⟨g_j, r_i⟩ / max(‖g_j‖·‖r_i‖, 1e-8),
+ * L = CE(G, diag) + CE(Gᵀ, diag). image = img_emb_g (B, D), text = text_emb_r (B, D);
+ * dimage / dtext (B, D) += dL/d·. scratch: afloc_cpu_global_loss_scratch_floats(B) floats. */
+float afloc_cpu_global_loss(float *dimage, float *dtext, const float *image, const float *text,
+                            int32_t B, int32_t D, float temp3, float *scratch);
+size_t afloc_cpu_global_loss_scratch_floats(int32_t B);
+
+/* Local alignment loss (§6.2; L_DS with the sentence features on the 19×19 map, L_SW with the
+ * word features on the 38×38 map): image (B, D, S) local maps, S = H·W; text (B, D, T)
+ * channels-first, text i using its first cap_len[i] slots (§5.8; the caller guarantees
+ * 1 <= cap_len[i] <= T, out-of-range values are clamped there only for memory safety).
+ * Affinities a = v_jᵀ w_i, softmax over words, ×temp1, softmax over regions → α, context
+ * c = v α, ρ = cosine (1e-8 clamp), M[j, i] = temp3·log Σ_t exp(temp2·ρ_t), L = CE(M) + CE(Mᵀ).
+ * dimage (B, D, S) and dtext (B, D, T) += dL/d· (slots past cap_len get nothing). attention
+ * (B, T, S), may be NULL: α of the matching pair (j = i) word-major, rows >= cap_len[i] zeroed.
+ * No B·B·S·T tensor: pairs are recomputed in the backward sweep (cost ≈ 7 GEMMs of S·D·T per
+ * pair). scratch: afloc_cpu_local_loss_scratch_floats(B, D, S, T) floats. */
+float afloc_cpu_local_loss(float *dimage, float *dtext, float *attention, const float *image,
+                           const float *text, const int32_t *cap_len, int32_t B, int32_t D,
+                           int32_t S, int32_t T, float temp1, float temp2, float temp3,
+                           float *scratch);
+size_t afloc_cpu_local_loss_scratch_floats(int32_t B, int32_t D, int32_t S, int32_t T);
 
 /* ==== backward passes (training, issue 4) ====
  * Convention: every backward ACCUMULATES (+=) into its gradient outputs (dinput, dweight, dbias),

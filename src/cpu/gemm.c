@@ -1,9 +1,10 @@
 /* gemm.c: dense layers, torch.nn.functional.linear: out (N, OC) = in (N, C) · weight (OC, C)ᵀ
  * + bias (OC), optionally followed by the exact GELU (BERT's intermediate layer, MODEL.md §5.1).
  *
- * The product is one cblas_sgemm (OpenBLAS). OpenBLAS splits the work over M and N only, never
- * over the reduction K, so each output element is the same sequence of operations whatever the
- * number of OpenBLAS or OpenMP threads; the epilogue is elementwise, one row per work unit.
+ * The product is one cblas_sgemm (OpenBLAS); the epilogue is elementwise, one row per work unit,
+ * so the result does not depend on the OpenMP team size. The OpenBLAS thread count is fixed per
+ * process; results are reproducible for the same count (a large sgemm can round differently with
+ * 1 and 2 OpenBLAS threads, see cpu_ops.h).
  *
  * Dimension letters: N rows (tokens or batch), C input features, OC output features. */
 #include <cblas.h>
