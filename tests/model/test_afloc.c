@@ -27,6 +27,7 @@
 #include "inference.h"
 #include "model.h"
 #include "safetensors.h"
+#include "oracle_model.h"
 #include "test_util.h"
 
 /* ---- tolerances: max |got − want| <= rel · max |want| (+ abs for all-zero tensors) ---- */
@@ -139,12 +140,6 @@ static void check_f32(const char *name, const float *got, size_t n_got) {
 }
 
 /* ---- setup: oracle, converter, model ---- */
-
-static int run(const char *command) {
-    fprintf(stderr, "+ %s\n", command);
-    int rc = system(command);
-    return rc == -1 ? -1 : WEXITSTATUS(rc);
-}
 
 /* ---- per-area checks ---- */
 
@@ -370,7 +365,7 @@ int main(int argc, char **argv) {
     }
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "\"%s\" -c 'import torch, torchvision, cv2, scipy' 2>/dev/null", py);
-    if (run(cmd) != 0) {
+    if (oracle_run(cmd) != 0) {
         printf("test_afloc: SKIP: %s lacks torch/torchvision/cv2/scipy\n", py);
         return TEST_SKIP;
     }
@@ -384,52 +379,19 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof cmd,
              "\"%s\" \"%s/tests/model/ref_afloc.py\" --config %s --seed %s --out \"%s\" "
              "--threads 2 --no-selfcheck >&2", py, src, config, seed, dir);
-    if (run(cmd) != 0) {
+    if (oracle_run(cmd) != 0) {
         fprintf(stderr, "test_afloc: the oracle failed\n");
         return 1;
     }
-    /* The checkpoint does not hold BERT's head count; the converter's default is hidden/64, so
-     * the small config's value is passed as an override. */
-    int heads = 12;
-    snprintf(cmd, sizeof cmd, "%s/config.json", dir);
-    FILE *f = fopen(cmd, "rb");
-    if (f) {
-        char text[8192];
-        size_t len = fread(text, 1, sizeof text - 1, f);
-        text[len] = '\0';
-        fclose(f);
-        cJSON *cfg = cJSON_Parse(text);
-        cJSON *h = cJSON_GetObjectItem(cfg, "bert_heads");
-        if (cJSON_IsNumber(h)) heads = h->valueint;
-        cJSON_Delete(cfg);
-    }
-    const char *bin = getenv("AFLOC_BINARY_DIR");
-    /* Under ASan the instrumented libafloc.so needs the ASan runtime preloaded into Python. */
-#if defined(__SANITIZE_ADDRESS__)
-    const char *preload = "LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 ";
-#else
-    const char *preload = "";
-#endif
-    snprintf(cmd, sizeof cmd,
-             "%s\"%s\" \"%s/bindings/python/afloc/convert.py\" \"%s/checkpoint.ckpt\" "
-             "\"%s/vocab.txt\" \"%s/model.safetensors\" --config-override '{\"bert_heads\": %d}' "
-             "%s%s%s >&2", preload, py, src, dir, dir, dir, heads, bin ? "--library \"" : "",
-             bin ? bin : "", bin ? "/libafloc.so\"" : "");
-    if (run(cmd) != 0) {
+    if (oracle_convert_checkpoint(py, src, dir) != 0) {
         fprintf(stderr, "test_afloc: the converter failed\n");
         return 1;
     }
 
-    afloc_context_options copt = {.struct_size = sizeof copt};
-    afloc_context_options_default(&copt);
-    copt.backend = AFLOC_BACKEND_CPU;
-    copt.num_threads = 2;
     afloc_context *context = NULL;
     afloc_model *model = NULL;
+    oracle_load_model(dir, &context, &model);
     char path[1024];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    CHECK_STATUS(afloc_context_create(&copt, &context), AFLOC_OK);
-    CHECK_STATUS(afloc_model_load(context, path, &model), AFLOC_OK);
     snprintf(path, sizeof path, "%s/reference.safetensors", dir);
     afloc_st_limits limits;
     afloc_st_limits_default(&limits);
@@ -468,7 +430,7 @@ int main(int argc, char **argv) {
     afloc_context_free(context);
     if (!keep) {
         snprintf(cmd, sizeof cmd, "rm -rf \"%s\"", dir);
-        run(cmd);
+        oracle_run(cmd);
     }
     return test_finish("test_afloc");
 }

@@ -26,6 +26,7 @@
 #include "inference.h"
 #include "model.h"
 #include "safetensors.h"
+#include "oracle_model.h"
 #include "test_util.h"
 #include "tokenizer.h"
 #include "train_step.h"
@@ -49,12 +50,6 @@ static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int run(const char *command) {
-    fprintf(stderr, "+ %s\n", command);
-    int rc = system(command);
-    return rc == -1 ? -1 : WEXITSTATUS(rc);
 }
 
 static afloc_st_file *ref;
@@ -320,14 +315,13 @@ int main(int argc, char **argv) {
     const char *keep = argc > 2 && !strcmp(argv[1], "--keep") ? argv[2] : NULL;
     const char *py = getenv("AFLOC_ORACLE_PYTHON");
     const char *src = getenv("AFLOC_SOURCE_DIR");
-    const char *bin = getenv("AFLOC_BINARY_DIR");
     if (!py || !src) {
         fprintf(stderr, "test_train_step: AFLOC_ORACLE_PYTHON and AFLOC_SOURCE_DIR must be set\n");
         return 2;
     }
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "\"%s\" -c 'import torch, torchvision, cv2' 2>/dev/null", py);
-    if (run(cmd) != 0) {
+    if (oracle_run(cmd) != 0) {
         printf("test_train_step: SKIP: %s lacks torch/torchvision/cv2\n", py);
         return TEST_SKIP;
     }
@@ -341,50 +335,20 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof cmd,
              "\"%s\" \"%s/tests/model/ref_train.py\" --config small --seed 1 --batch %d "
              "--steps %d --out \"%s\" --threads 2 --no-selfcheck >&2", py, src, B, STEPS, dir);
-    if (run(cmd) != 0) {
+    if (oracle_run(cmd) != 0) {
         fprintf(stderr, "test_train_step: the oracle failed\n");
         return 1;
     }
     const double t_oracle = now() - t0;
-    int heads = 12;
-    snprintf(cmd, sizeof cmd, "%s/config.json", dir);
-    FILE *f = fopen(cmd, "rb");
-    if (f) {
-        char text[8192];
-        size_t len = fread(text, 1, sizeof text - 1, f);
-        text[len] = '\0';
-        fclose(f);
-        cJSON *cfg = cJSON_Parse(text);
-        cJSON *h = cJSON_GetObjectItem(cfg, "bert_heads");
-        if (cJSON_IsNumber(h)) heads = h->valueint;
-        cJSON_Delete(cfg);
-    }
-#if defined(__SANITIZE_ADDRESS__)
-    const char *preload =
-        "LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 ";
-#else
-    const char *preload = "";
-#endif
-    snprintf(cmd, sizeof cmd,
-             "%s\"%s\" \"%s/bindings/python/afloc/convert.py\" \"%s/checkpoint.ckpt\" "
-             "\"%s/vocab.txt\" \"%s/model.safetensors\" --config-override '{\"bert_heads\": %d}' "
-             "%s%s%s >&2", preload, py, src, dir, dir, dir, heads, bin ? "--library \"" : "",
-             bin ? bin : "", bin ? "/libafloc.so\"" : "");
-    if (run(cmd) != 0) {
+    if (oracle_convert_checkpoint(py, src, dir) != 0) {
         fprintf(stderr, "test_train_step: the converter failed\n");
         return 1;
     }
 
-    afloc_context_options copt = {.struct_size = sizeof copt};
-    afloc_context_options_default(&copt);
-    copt.backend = AFLOC_BACKEND_CPU;
-    copt.num_threads = 2;
     afloc_context *context = NULL;
     afloc_model *model = NULL;
+    oracle_load_model(dir, &context, &model);
     char path[1024];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    CHECK_STATUS(afloc_context_create(&copt, &context), AFLOC_OK);
-    CHECK_STATUS(afloc_model_load(context, path, &model), AFLOC_OK);
     snprintf(path, sizeof path, "%s/train_reference.safetensors", dir);
     afloc_st_limits limits;
     afloc_st_limits_default(&limits);
@@ -473,7 +437,7 @@ int main(int argc, char **argv) {
     afloc_context_free(context);
     if (!keep) {
         snprintf(cmd, sizeof cmd, "rm -rf \"%s\"", dir);
-        run(cmd);
+        oracle_run(cmd);
     }
     return test_finish("test_train_step");
 }
