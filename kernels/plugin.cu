@@ -1,10 +1,14 @@
 /* plugin.cu: the CUDA plugin's entry point. Exports one symbol, afloc_cuda_backend_table, that
- * returns the backend table of src/backend.h. In this version the table holds the device query
- * only; op launchers are appended by the CUDA backend work. The CUDA runtime is linked statically,
- * so the plugin loads on machines without a driver and reports "no driver" instead of failing
- * to load. */
+ * returns the backend table of src/backend.h: the device query and the compute table
+ * (src/device_ops.h), which each kernel family fills through its afloc_cuda_register_* function.
+ * The CUDA runtime is linked statically, so the plugin loads on machines without a driver and
+ * reports "no driver" instead of failing to load (cuBLAS and cuDNN are shared libraries: without
+ * them the plugin does not load, and the context says so). */
 #include <cuda_runtime.h>
+#include <pthread.h>
 #include <stdio.h>
+
+#include "cuda_common.cuh"
 
 extern "C" {
 #include "backend.h"
@@ -46,15 +50,57 @@ static int32_t cuda_device_describe(int32_t ordinal, char *message, size_t capac
     return AFLOC_PLUGIN_OK;
 }
 
-static const afloc_backend_table cuda_table = {
-    AFLOC_BACKEND_ABI_VERSION,
-    (uint32_t)sizeof(afloc_backend_table),
-    "cuda",
-    cuda_device_count,
-    cuda_device_describe,
-};
+/* Weak, so that a plugin built while a kernel family is missing still loads and says what it
+ * lacks: tests/cuda/test_cuda_table.c fails on any empty entry, and the core refuses such a table. */
+#define AFLOC_WEAK_REGISTER(family) \
+    extern "C" void afloc_cuda_register_##family(afloc_device_ops *ops) __attribute__((weak));
+AFLOC_WEAK_REGISTER(device)
+AFLOC_WEAK_REGISTER(conv)
+AFLOC_WEAK_REGISTER(gemm)
+AFLOC_WEAK_REGISTER(batchnorm)
+AFLOC_WEAK_REGISTER(elementwise)
+AFLOC_WEAK_REGISTER(norm)
+AFLOC_WEAK_REGISTER(softmax)
+AFLOC_WEAK_REGISTER(pool)
+AFLOC_WEAK_REGISTER(resize)
+AFLOC_WEAK_REGISTER(attention)
+AFLOC_WEAK_REGISTER(embedding)
+AFLOC_WEAK_REGISTER(similarity)
+AFLOC_WEAK_REGISTER(contrastive)
+AFLOC_WEAK_REGISTER(adam)
+#define AFLOC_REGISTER(family) \
+    if (afloc_cuda_register_##family) afloc_cuda_register_##family(&device_ops)
+
+static afloc_device_ops device_ops;
+static afloc_backend_table cuda_table;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void fill_tables(void) {
+    device_ops.struct_size = (uint32_t)sizeof(afloc_device_ops);
+    AFLOC_REGISTER(device);
+    AFLOC_REGISTER(conv);
+    AFLOC_REGISTER(gemm);
+    AFLOC_REGISTER(batchnorm);
+    AFLOC_REGISTER(elementwise);
+    AFLOC_REGISTER(norm);
+    AFLOC_REGISTER(softmax);
+    AFLOC_REGISTER(pool);
+    AFLOC_REGISTER(resize);
+    AFLOC_REGISTER(attention);
+    AFLOC_REGISTER(embedding);
+    AFLOC_REGISTER(similarity);
+    AFLOC_REGISTER(contrastive);
+    AFLOC_REGISTER(adam);
+    cuda_table.abi_version = AFLOC_BACKEND_ABI_VERSION;
+    cuda_table.struct_size = (uint32_t)sizeof(afloc_backend_table);
+    cuda_table.name = "cuda";
+    cuda_table.device_count = cuda_device_count;
+    cuda_table.device_describe = cuda_device_describe;
+    cuda_table.device = &device_ops;
+}
 
 extern "C" __attribute__((visibility("default"))) const afloc_backend_table *
 afloc_cuda_backend_table(void) {
+    pthread_once(&table_once, fill_tables);
     return &cuda_table;
 }

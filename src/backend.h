@@ -4,8 +4,9 @@
  * AFLOC_CUDA_PLUGIN_SYMBOL, returning its table; the first field is abi_version, which the loader
  * checks before reading anything else.
  *
- * ABI version history: 1 = device query only (foundation). Op entries are appended by later
- * versions, and every append bumps AFLOC_BACKEND_ABI_VERSION. */
+ * ABI version history: 1 = device query only (foundation); 2 = the device compute table
+ * (src/device_ops.h). Entries are appended by later versions, and every append bumps
+ * AFLOC_BACKEND_ABI_VERSION. */
 #ifndef AFLOC_BACKEND_H
 #define AFLOC_BACKEND_H
 
@@ -13,8 +14,9 @@
 #include <stdint.h>
 
 #include "afloc/afloc.h" /* afloc_status */
+#include "device_ops.h"
 
-#define AFLOC_BACKEND_ABI_VERSION 1u
+#define AFLOC_BACKEND_ABI_VERSION 2u
 #define AFLOC_CUDA_PLUGIN_FILE "libafloc_cuda.so"
 #define AFLOC_CUDA_PLUGIN_SYMBOL "afloc_cuda_backend_table"
 
@@ -38,6 +40,9 @@ typedef struct afloc_backend_table {
     /* One line about device `ordinal` (name, compute capability, memory, runtime/driver
      * versions). Returns an AFLOC_PLUGIN_* code. */
     int32_t (*device_describe)(int32_t ordinal, char *message, size_t capacity);
+
+    /* ABI 2: the compute table (device memory, ops forward and backward, src/device_ops.h). */
+    const afloc_device_ops *device;
 } afloc_backend_table;
 
 typedef const afloc_backend_table *(*afloc_backend_table_fn)(void);
@@ -45,8 +50,9 @@ typedef const afloc_backend_table *(*afloc_backend_table_fn)(void);
 /* ---- compute ops ----
  * The model code (encoders, localize, later losses and training) calls ops only through this
  * table, so it never knows which backend runs. Signatures and semantics are those of
- * src/cpu/cpu_ops.h; a CUDA table (plugin ABI version 2) will add alloc/copy/sync entries and a
- * stream. Entries are appended, never reordered. */
+ * src/cpu/cpu_ops.h. The CUDA backend's table is afloc_device_ops (src/device_ops.h: the same ops on
+ * device memory, plus alloc/copy/sync and a stream per handle). Entries are appended, never
+ * reordered. */
 struct afloc_cpu_conv; /* a prepared convolution (src/cpu/cpu_ops.h), opaque here */
 
 typedef struct afloc_ops {

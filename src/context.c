@@ -46,6 +46,19 @@ static void default_plugin_path(char *path, size_t capacity) {
     }
 }
 
+int32_t afloc_device_ops_first_missing(const afloc_device_ops *ops) {
+    if (!ops || ops->struct_size != sizeof(afloc_device_ops)) return -2;
+    /* After struct_size the table holds only function pointers (device_ops.h). */
+    const size_t first = offsetof(afloc_device_ops, create);
+    const size_t count = (sizeof(afloc_device_ops) - first) / sizeof(void (*)(void));
+    for (size_t i = 0; i < count; i++) {
+        void (*entry)(void);
+        memcpy(&entry, (const char *)ops + first + i * sizeof entry, sizeof entry);
+        if (!entry) return (int32_t)i;
+    }
+    return -1;
+}
+
 /* Tries to load the CUDA plugin and find a device. On failure returns the status and writes the
  * reason into `why`; on success fills context->plugin/cuda and the info text. */
 static afloc_status load_cuda(afloc_context *context, char *why, size_t why_capacity) {
@@ -78,6 +91,13 @@ static afloc_status load_cuda(afloc_context *context, char *why, size_t why_capa
     if (table->abi_version != AFLOC_BACKEND_ABI_VERSION) {
         snprintf(why, why_capacity, "CUDA plugin %s has backend ABI version %u, libafloc expects %u",
                  path, (unsigned)table->abi_version, (unsigned)AFLOC_BACKEND_ABI_VERSION);
+        dlclose(plugin);
+        return AFLOC_ERR_ABI_MISMATCH;
+    }
+    int32_t missing = afloc_device_ops_first_missing(table->device);
+    if (missing != -1) {
+        snprintf(why, why_capacity, "CUDA plugin %s has an incomplete compute table (entry %d empty)",
+                 path, (int)missing);
         dlclose(plugin);
         return AFLOC_ERR_ABI_MISMATCH;
     }

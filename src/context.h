@@ -13,6 +13,10 @@ struct afloc_context {
     char                        info[512];    /* afloc_context_info text                        */
 };
 
+/* Checks a plugin's compute table: -1 when complete, -2 when absent or of another size, else the
+ * index (0-based, after struct_size) of the first empty entry. */
+int32_t afloc_device_ops_first_missing(const afloc_device_ops *ops);
+
 /* Sends a message to the context's log callback, if any. */
 void afloc_context_log(const afloc_context *context, int32_t level, const char *message);
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cpu/cpu_ops.h"
+#include "device_model.h"
 #include "error.h"
 #include "inference.h"
 
@@ -113,6 +114,11 @@ static int32_t last_stage(const afloc_image_outputs *o) {
 
 afloc_status afloc_image_encoder_forward(const afloc_model *model, afloc_workspace *ws,
                                          const float *x, const afloc_image_outputs *outputs) {
+    /* On a CUDA model the embeddings come from the device; the intermediate outputs (oracle tests
+     * only) keep the host path, which every model also has. */
+    if (model->device && !outputs->x299 && !outputs->layer2 && !outputs->layer3 && !outputs->layer4)
+        return afloc_device_image_forward(model->device, x, 1, outputs->local, outputs->local2,
+                                          outputs->global, "image encoder");
     const struct afloc_inference *inf = model->inference;
     const afloc_ops *ops = model->ops;
     encoder_sizes z = plan_sizes(model);

@@ -27,6 +27,7 @@
 #include "afloc/afloc.h"
 #include "alloc.h"
 #include "context.h"
+#include "device_model.h"
 #include "error.h"
 #include "inference.h"
 #include "model.h"
@@ -63,10 +64,8 @@ static afloc_status copy_out(const char *text, char *buffer, size_t capacity, si
 }
 
 static afloc_status check_backend(const afloc_context *context, const char *function) {
-    if (context->backend == AFLOC_BACKEND_CUDA)
-        return afloc_fail(AFLOC_ERR_UNSUPPORTED,
-                          "%s: the CUDA backend has no compute ops yet; create the context with "
-                          "AFLOC_BACKEND_CPU", function);
+    if (context->backend == AFLOC_BACKEND_CUDA && (!context->cuda || !context->cuda->device))
+        return afloc_fail(AFLOC_ERR_INTERNAL, "%s: CUDA context without a compute table", function);
     return AFLOC_OK;
 }
 
@@ -74,6 +73,7 @@ static afloc_status check_backend(const afloc_context *context, const char *func
 
 void afloc_model_free(afloc_model *model) {
     if (!model) return;
+    afloc_device_model_free(model->device);
     afloc_inference_free(model->inference);
     afloc_tokenizer_free(model->tokenizer);
     afloc_free(model->vocab);
@@ -150,6 +150,11 @@ static afloc_status finish(afloc_model *model, const char *vocab, size_t bytes, 
                            const char *function, afloc_model **out) {
     afloc_status status = attach_vocab(model, vocab, bytes, mismatch, function);
     if (status == AFLOC_OK) status = afloc_inference_prepare(model);
+    /* On a CUDA context the encoders run on the device: weights uploaded once, here. */
+    const afloc_context *context = model->context;
+    if (status == AFLOC_OK && context->backend == AFLOC_BACKEND_CUDA)
+        status = afloc_device_model_create(model, context->cuda->device, context->options.device_index,
+                                           AFLOC_DEVICE_MATH_FP32, 1, function, &model->device);
     if (status != AFLOC_OK) {
         afloc_model_free(model);
         return status;

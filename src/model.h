@@ -10,7 +10,8 @@
 #include "config.h"
 #include "params.h"
 
-struct afloc_inference; /* the inference plan (folded weights, layer list), inference.h */
+struct afloc_inference;    /* the inference plan (folded weights, layer list), inference.h */
+struct afloc_device_model; /* its copy on a CUDA device, device_model.h                    */
 
 struct afloc_model {
     const afloc_context     *context;
@@ -22,6 +23,7 @@ struct afloc_model {
     unsigned char           *vocab;      /* the vocabulary bytes, kept for afloc_model_save  */
     size_t                   vocab_size;
     struct afloc_inference  *inference;  /* built once after create/load; never modified    */
+    struct afloc_device_model *device;   /* on a CUDA context: the encoders run there       */
 };
 
 /* Pointer to the values of parameter `name`, or NULL if the table has no such tensor. */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "device_model.h"
 #include "error.h"
 #include "inference.h"
 #include "text_clean.h"
@@ -114,7 +115,8 @@ static void bert_layer(const afloc_model *model, const afloc_bert_layer_plan *p,
 }
 
 /* Runs BERT on ids[0..L) and leaves Σ of the last n hidden states in hsum (L, C); copies each used
- * hidden state into hidden_last (n, L, C) when it is not NULL. */
+ * hidden state into hidden_last (n, L, C) when it is not NULL. On the host; a CUDA model runs
+ * afloc_device_bert_forward instead. */
 static void bert_forward(const afloc_model *model, afloc_workspace *ws, const int32_t *ids,
                          int32_t L, float *hsum, float *hidden_last) {
     const struct afloc_inference *inf = model->inference;
@@ -217,7 +219,15 @@ afloc_status afloc_text_encoder_forward(const afloc_model *model, afloc_workspac
     float *words = afloc_workspace_floats(ws, T * C);
     float *sentences = afloc_workspace_floats(ws, T * C);
     float *report = afloc_workspace_floats(ws, C);
-    bert_forward(model, ws, ids, L, hsum, outputs->hidden_last);
+    if (model->device) {
+        status = afloc_device_bert_forward(model->device, ids, L, hsum, outputs->hidden_last, function);
+        if (status != AFLOC_OK) {
+            ws->used = mark;
+            return status;
+        }
+    } else {
+        bert_forward(model, ws, ids, L, hsum, outputs->hidden_last);
+    }
     word_features(&units, hsum, inf->C, inf->T, words);
     report_feature(words, inf->C, inf->T, report);
     if (outputs->sentences) sentence_features(&units, words, inf->C, inf->T, sentences);

@@ -452,9 +452,11 @@ AFLOC_API afloc_status afloc_model_config_default(char *json, size_t capacity, s
  * vocab_size tokens. `*out` receives the model (release with afloc_model_free).
  * Returns AFLOC_ERR_INVALID_ARGUMENT (NULL context/vocab/out, bad config value, vocabulary size
  * differing from vocab_size), AFLOC_ERR_FORMAT (config or vocabulary malformed),
- * AFLOC_ERR_LIMIT (vocabulary too large), AFLOC_ERR_UNSUPPORTED (a CUDA context: the CUDA backend
- * has no compute ops yet in 0.1), AFLOC_ERR_OUT_OF_MEMORY (the default model needs about
- * 539 MB of parameters). Thread-safe. Since 0.1. */
+ * AFLOC_ERR_LIMIT (vocabulary too large), AFLOC_ERR_OUT_OF_MEMORY (the default model needs about
+ * 539 MB of parameters). On a CUDA context the weights are also copied to the device, where the
+ * image encoder and BERT then run (fp32; host and device memory errors give
+ * AFLOC_ERR_OUT_OF_MEMORY, a failing device AFLOC_ERR_DEVICE_LOST or AFLOC_ERR_INTERNAL with the
+ * CUDA message); calls on one model take turns on its device stream. Thread-safe. Since 0.1. */
 AFLOC_API afloc_status afloc_model_create(afloc_context *context, const char *config_json,
                                           const char *vocab, size_t vocab_size, uint64_t seed,
                                           afloc_model **out);
@@ -466,9 +468,9 @@ AFLOC_API afloc_status afloc_model_create(afloc_context *context, const char *co
  * AFLOC_ERR_UNSUPPORTED, and tensors that do not match the parameter table its config implies
  * (missing, unexpected, other dtype than F32, other shape) or a vocabulary whose token count is
  * not vocab_size give AFLOC_ERR_SCHEMA naming the tensor and both shapes. Also
- * AFLOC_ERR_INVALID_ARGUMENT (NULL argument), AFLOC_ERR_IO, AFLOC_ERR_UNSUPPORTED (CUDA context, as
- * in afloc_model_create), AFLOC_ERR_OUT_OF_MEMORY (the file is held in memory while the
- * parameters are copied out: about twice the file size at the peak). `*out` receives the model
+ * AFLOC_ERR_INVALID_ARGUMENT (NULL argument), AFLOC_ERR_IO, AFLOC_ERR_OUT_OF_MEMORY (the file is
+ * held in memory while the parameters are copied out: about twice the file size at the peak),
+ * and the device errors of afloc_model_create on a CUDA context. `*out` receives the model
  * (release with afloc_model_free). Thread-safe. Since 0.1. */
 AFLOC_API afloc_status afloc_model_load(afloc_context *context, const char *path, afloc_model **out);
 
@@ -645,6 +647,187 @@ AFLOC_API afloc_status afloc_model_classify_prompt_set(const afloc_model *model,
 
 /* Releases a prompt set. NULL is a no-op. Since 0.1. */
 AFLOC_API void afloc_prompt_set_free(afloc_prompt_set *set);
+
+/* ==== training: section owned by src/trainer.c ==== */
+
+/* Training on the CPU (MODEL.md §4.3, §6, §7): a trainer owns the optimizer state of one model
+ * and updates the model's parameters in place. One step = image and text encoders in training
+ * mode (BatchNorm batch statistics, BERT dropout) → the three AFLoc losses L_GR + L_DS + L_SW
+ * (weights 1, not configurable in 0.1) → backward → global gradient-norm clipping to 0.25 → Adam
+ * (betas 0.5/0.999, eps 1e-8, L2 weight decay 1e-6). fp32 throughout.
+ *
+ * Determinism: with the same model, options, data and threads, every run gives bit-identical
+ * weights; so does a run saved to a checkpoint and resumed. Dropout masks come from (seed, step);
+ * the shuffle and caption draws of afloc_trainer_fit from (seed, epoch, batch).
+ *
+ * Threads: a trainer is used by one thread at a time. While it exists, it writes the model's
+ * parameters: the model must not be used by other calls (inference, save) during a step or fit.
+ * The model's inference functions keep using the weights it had when it was loaded until
+ * afloc_trainer_update_model (afloc_trainer_fit calls it when it returns). */
+
+typedef enum afloc_lr_schedule_kind {
+    AFLOC_LR_SCHEDULE_CONSTANT      = 0, /* learning_rate always                                  */
+    AFLOC_LR_SCHEDULE_STEP          = 1, /* StepLR: learning_rate · lr_gamma^(epoch / lr_step_epochs)
+                                            (the official run: 2e-5 · 0.9^epoch)                */
+    AFLOC_LR_SCHEDULE_WARMUP_COSINE = 2  /* linear warmup over warmup_steps steps, then cosine
+                                            to min_learning_rate at total_steps                  */
+} afloc_lr_schedule_kind;
+
+typedef enum afloc_train_caption_mode {
+    AFLOC_TRAIN_CAPTIONS_RANDOM = 0, /* official (MODEL.md §4.3): k of the n cached sentences,
+                                        1 <= k <= n-1, in random order                          */
+    AFLOC_TRAIN_CAPTIONS_FULL   = 1  /* every cached sentence in report order (no randomness)    */
+} afloc_train_caption_mode;
+
+/* The loss terms of one step, at the weights before its update. */
+typedef struct afloc_train_loss_terms {
+    size_t struct_size;       /* set by the caller to sizeof(afloc_train_loss_terms)            */
+    double global;            /* L_GR, report ↔ global image                                    */
+    double sentence;          /* L_DS, sentences ↔ layer3 regions                               */
+    double word;              /* L_SW, words ↔ layer2 regions                                   */
+    double total;             /* global + sentence + word                                       */
+    double grad_norm;         /* L2 norm of the whole gradient before clipping                  */
+    double learning_rate;     /* the rate this step used                                        */
+    double step_seconds;      /* wall time of the step (tokenizing, forward, backward, Adam)    */
+    double word_loss_seconds; /* of which the word-level loss op (its forward and backward)     */
+} afloc_train_loss_terms;
+
+/* What the progress callback sees after every step of afloc_trainer_fit. Filled by the library,
+ * which sets struct_size to the size it was built with: read only fields inside struct_size. */
+typedef struct afloc_train_progress {
+    size_t  struct_size;
+    int64_t step;               /* optimizer steps taken so far (1 after the first)             */
+    int32_t epoch;              /* epoch of the step just taken, 0-based                        */
+    int32_t epochs;             /* the epoch count fit trains to                                */
+    int32_t batch;              /* batch within the epoch, 0-based                              */
+    int32_t batches_per_epoch;
+    afloc_train_loss_terms loss; /* the step's loss terms                                       */
+    double  images_per_second;  /* images trained in this fit call / its wall time so far       */
+    double  eta_seconds;        /* remaining steps of this fit × mean step time so far          */
+} afloc_train_progress;
+
+/* Called after every step of afloc_trainer_fit on the fitting thread; `progress` is valid during
+ * the call only. Return 0 to continue, nonzero to stop: fit then returns AFLOC_ERR_CANCELLED
+ * right after that (complete) step, and the trainer can be saved or fit again. */
+typedef int32_t (*afloc_train_progress_fn)(void *user, const afloc_train_progress *progress);
+
+typedef struct afloc_trainer_options {
+    size_t   struct_size;       /* set by the caller to sizeof(afloc_trainer_options)            */
+    int32_t  batch_size;        /* B, >= 1; default 128 (MODEL.md §7.1)                           */
+    int32_t  epochs;            /* epochs of afloc_trainer_fit when its argument is 0; default 5 */
+    uint64_t seed;              /* dropout masks, shuffling, captions; default 1                  */
+    int32_t  threads;           /* OpenMP threads of a step; 0 (default) = the context's
+                                   num_threads (0 there = all cores)                             */
+    int32_t  lr_schedule;       /* afloc_lr_schedule_kind; default AFLOC_LR_SCHEDULE_STEP         */
+    double   learning_rate;     /* base rate, finite, >= 0; default 2e-5                          */
+    double   lr_gamma;          /* STEP: factor per lr_step_epochs epochs, > 0; default 0.9       */
+    int32_t  lr_step_epochs;    /* STEP: >= 1; default 1                                          */
+    int64_t  warmup_steps;      /* WARMUP_COSINE: >= 0; default 0                                 */
+    int64_t  total_steps;       /* WARMUP_COSINE: step at which min_learning_rate is reached,
+                                   >= warmup_steps; 0 (default) = epochs × batches per epoch,
+                                   set by the first afloc_trainer_fit (before it, steps stay at
+                                   the warmup rate)                                             */
+    double   min_learning_rate; /* WARMUP_COSINE: final rate, >= 0; default 0                     */
+    int32_t  caption_mode;      /* afloc_train_caption_mode; default RANDOM (official)           */
+    float    dropout;           /* BERT dropout probability, 0 <= p < 1; default 0.1              */
+    int32_t  drop_last;         /* 1 (default): fit skips an epoch's last incomplete batch        */
+    afloc_train_progress_fn progress; /* may be NULL (default)                                   */
+    void    *progress_user;     /* passed back to `progress`                                      */
+} afloc_trainer_options;
+
+/* Where a trainer stands. */
+typedef struct afloc_trainer_state {
+    size_t   struct_size;   /* set by the caller to sizeof(afloc_trainer_state)                   */
+    int64_t  step;          /* optimizer steps taken                                              */
+    int32_t  epoch;         /* current epoch, 0-based                                             */
+    int32_t  batch;         /* next batch within the epoch, 0-based                               */
+    uint64_t seed;
+    double   learning_rate; /* the rate the next step will use                                    */
+} afloc_trainer_state;
+
+typedef struct afloc_trainer afloc_trainer;
+
+/* Fills the fields of `options` that fit in options->struct_size with their defaults. Returns
+ * AFLOC_ERR_INVALID_ARGUMENT for a NULL options or an implausible struct_size. Since 0.1. */
+AFLOC_API afloc_status afloc_trainer_options_default(afloc_trainer_options *options);
+
+/* Creates a trainer for `model` (not NULL; it must outlive the trainer, and its parameters are
+ * updated in place by every step). `options` may be NULL (defaults). Allocates the gradient and
+ * Adam buffers (3 × the parameters) and the activations of a batch of batch_size: for the
+ * paper's model about 1.6 GB plus roughly 60 MB per image. Step count, epoch and batch start at
+ * 0. `*out` receives the trainer (release with afloc_trainer_free). Returns
+ * AFLOC_ERR_INVALID_ARGUMENT (NULL model/out, an option out of range: the message names it),
+ * AFLOC_ERR_OUT_OF_MEMORY; *out untouched on failure. Since 0.1. */
+AFLOC_API afloc_status afloc_trainer_create(afloc_model *model,
+                                            const afloc_trainer_options *options,
+                                            afloc_trainer **out);
+
+/* Releases a trainer (not the model). NULL is a no-op. Since 0.1. */
+AFLOC_API void afloc_trainer_free(afloc_trainer *trainer);
+
+/* One training step on `count` (1..batch_size) pairs: `images` holds images_len >= count·crop·crop
+ * floats, `count` preprocessed frames (crop = the config's crop_size) row-major, as
+ * afloc_image_preprocess writes them; `captions[i]` is the NUL-terminated UTF-8 text of image i,
+ * tokenized as written with the model's tokenizer (as fit's captions are; no cleaning; at most
+ * AFLOC_MAX_TEXT_BYTES bytes, truncated to token_length pieces). Uses the learning rate of the
+ * current (step, epoch), then advances the step count and the batch position. `terms` (may be
+ * NULL) receives the loss terms. Returns AFLOC_ERR_INVALID_ARGUMENT (NULL pointers, count out of
+ * range, images_len too small, a non-finite gradient: the step is then skipped and the weights
+ * unchanged, terms filled), AFLOC_ERR_LIMIT (caption too long), AFLOC_ERR_OUT_OF_MEMORY (a first
+ * batch smaller than batch_size allocates its own activations). Since 0.1. */
+AFLOC_API afloc_status afloc_trainer_step(afloc_trainer *trainer, const float *images,
+                                          size_t images_len, const char *const *captions,
+                                          int32_t count, afloc_train_loss_terms *terms);
+
+/* Trains on the manifest at `manifest_path` (UTF-8 CSV with a header row naming the columns
+ * `image`, a PNG path, and `report`, free text; rows whose cleaned report is empty are dropped)
+ * until the trainer's epoch reaches `epochs` (0 = options.epochs); a trainer that was resumed
+ * mid-epoch continues at its batch. Relative image paths are resolved against `image_root`, or
+ * the manifest's folder when it is NULL. Images are letterboxed and cropped as for inference
+ * (MODEL.md §2.4), captions drawn per options.caption_mode (§4.3), batches shuffled per epoch and
+ * prepared on a worker thread. Calls options.progress after every step. Returns AFLOC_OK,
+ * AFLOC_ERR_CANCELLED (the callback asked to stop), AFLOC_ERR_INVALID_ARGUMENT (NULL trainer or
+ * path, epochs < 0, batch_size above the row count with drop_last), the manifest's
+ * AFLOC_ERR_IO/FORMAT/LIMIT (naming the line), an image's AFLOC_ERR_IO/IMAGE_FORMAT (naming the
+ * row and path), AFLOC_ERR_OUT_OF_MEMORY. Steps completed before a failure stay applied. Since 0.1. */
+AFLOC_API afloc_status afloc_trainer_fit(afloc_trainer *trainer, const char *manifest_path,
+                                         const char *image_root, int32_t epochs);
+
+/* Starts epoch `epoch` (>= 0) at batch 0, for callers that drive afloc_trainer_step themselves
+ * (the STEP schedule changes its rate per epoch). Returns AFLOC_ERR_INVALID_ARGUMENT. Since 0.1. */
+AFLOC_API afloc_status afloc_trainer_set_epoch(afloc_trainer *trainer, int32_t epoch);
+
+/* Fills the fields of `state` that fit in state->struct_size. Returns AFLOC_ERR_INVALID_ARGUMENT
+ * for NULL pointers or an implausible struct_size. Since 0.1. */
+AFLOC_API afloc_status afloc_trainer_get_state(const afloc_trainer *trainer,
+                                               afloc_trainer_state *state);
+
+/* Writes a checkpoint to `path` (UTF-8): a libafloc model file (see "model files") holding the
+ * parameters (BatchNorm running statistics included), the config and the vocabulary, plus the
+ * Adam moments as F32 tensors "trainer.adam_m.<name>" and "trainer.adam_v.<name>", and the I64
+ * tensor "trainer.state" and F64 tensor "trainer.schedule" (step, epoch, batch, seed, batch size,
+ * schedule). Written atomically and durably (temp file, fsync, rename, fsync of the directory):
+ * a crash or kill at any moment leaves the previous file or the new one at `path`, never a
+ * partial one. About 3 × the model file's size. afloc_model_load refuses a checkpoint
+ * (AFLOC_ERR_SCHEMA, unexpected tensor); use afloc_model_save for the trained model. Returns
+ * AFLOC_ERR_INVALID_ARGUMENT, AFLOC_ERR_IO, AFLOC_ERR_OUT_OF_MEMORY. Since 0.1. */
+AFLOC_API afloc_status afloc_trainer_save_checkpoint(const afloc_trainer *trainer,
+                                                     const char *path);
+
+/* Restores a checkpoint written by afloc_trainer_save_checkpoint into `trainer`: the model's
+ * parameters, the Adam moments, the step count, epoch and batch position, the seed and the
+ * schedule (these replace the trainer's options). The whole file is validated first; on any
+ * failure nothing changes. Continuing then gives bit-identical results to the run that wrote
+ * it. Returns AFLOC_ERR_INVALID_ARGUMENT (NULL arguments), AFLOC_ERR_IO, a damaged file's
+ * AFLOC_ERR_FORMAT/CORRUPT/LIMIT, AFLOC_ERR_SCHEMA (a checkpoint of another model config or
+ * vocabulary, a model file without trainer state, or another batch_size), AFLOC_ERR_UNSUPPORTED
+ * (another checkpoint version), AFLOC_ERR_OUT_OF_MEMORY. Since 0.1. */
+AFLOC_API afloc_status afloc_trainer_load_checkpoint(afloc_trainer *trainer, const char *path);
+
+/* Rebuilds the model's inference plan from its current (trained) parameters, so that the
+ * inference functions see them. No inference call may run on the model meanwhile. Returns
+ * AFLOC_ERR_INVALID_ARGUMENT, AFLOC_ERR_OUT_OF_MEMORY (the old plan is then kept). Since 0.1. */
+AFLOC_API afloc_status afloc_trainer_update_model(afloc_trainer *trainer);
 
 /* ==== model files: section owned by src/model_file.c ==== */
 

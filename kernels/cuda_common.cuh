@@ -1,0 +1,102 @@
+/* cuda_common.cuh: what every kernel file of the CUDA plugin shares: the device handle's layout,
+ * error recording, launch checks and grid sizing. Internal to libafloc_cuda.so.
+ *
+ * Error model (RELIABILITY.md, DESIGN.md §2): ops return void and record the FIRST failure in the
+ * handle; `sync` returns it. A launch error is checked right after every launch
+ * (AFLOC_CUDA_LAUNCHED). Errors that poison the CUDA context (illegal address, launch failure,
+ * ECC...) are sticky: the handle answers AFLOC_ERR_DEVICE_LOST from then on and never resets the
+ * device (other users of the process may share it). */
+#ifndef AFLOC_CUDA_COMMON_CUH
+#define AFLOC_CUDA_COMMON_CUH
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#include <stdint.h>
+
+extern "C" {
+#include "device_ops.h"
+}
+
+#define AFLOC_DEVICE_EVENTS 64
+
+struct afloc_device {
+    int32_t        ordinal;
+    int32_t        math;          /* AFLOC_DEVICE_MATH_*                                 */
+    int32_t        sm_count;      /* multiprocessors, for grid sizing                     */
+    cudaStream_t   stream;
+    cublasHandle_t cublas;
+    cudnnHandle_t  cudnn;
+    afloc_status   first_error;   /* AFLOC_OK until something fails                       */
+    int32_t        lost;          /* 1 after a sticky CUDA error                          */
+    char           text[256];     /* message of first_error                               */
+    cudaEvent_t    events[AFLOC_DEVICE_EVENTS];
+    int32_t        next_event;
+};
+
+/* Records a failure (the first one wins); `where` names the op, `what` the call that failed. */
+void afloc_cuda_record(afloc_device *dev, afloc_status status, const char *where,
+                       const char *what);
+/* Records a CUDA runtime error, classifying sticky ones as DEVICE_LOST and allocation failures
+ * as OUT_OF_MEMORY. Returns the status recorded (AFLOC_OK for cudaSuccess). */
+afloc_status afloc_cuda_record_cuda(afloc_device *dev, cudaError_t error, const char *where);
+void afloc_cuda_record_cublas(afloc_device *dev, cublasStatus_t status, const char *where);
+void afloc_cuda_record_cudnn(afloc_device *dev, cudnnStatus_t status, const char *where);
+
+/* Checks the launch just made (cudaGetLastError) and records a failure under `where`. */
+#define AFLOC_CUDA_LAUNCHED(dev, where) afloc_cuda_record_cuda((dev), cudaGetLastError(), (where))
+#define AFLOC_CUBLAS(dev, call, where)                                          \
+    do {                                                                        \
+        cublasStatus_t s_ = (call);                                             \
+        if (s_ != CUBLAS_STATUS_SUCCESS) afloc_cuda_record_cublas((dev), s_, (where)); \
+    } while (0)
+#define AFLOC_CUDNN(dev, call, where)                                           \
+    do {                                                                        \
+        cudnnStatus_t s_ = (call);                                              \
+        if (s_ != CUDNN_STATUS_SUCCESS) afloc_cuda_record_cudnn((dev), s_, (where)); \
+    } while (0)
+
+/* True when the handle already failed: ops return early instead of queueing more work. */
+static inline bool afloc_cuda_failed(const afloc_device *dev) { return dev->lost != 0; }
+
+/* Makes dev's GPU current for the scope and restores the caller's device after. */
+struct afloc_device_scope {
+    int previous;
+    explicit afloc_device_scope(const afloc_device *dev) : previous(-1) {
+        if (cudaGetDevice(&previous) != cudaSuccess) previous = -1;
+        if (previous != dev->ordinal) cudaSetDevice(dev->ordinal);
+    }
+    ~afloc_device_scope() {
+        int now = -1;
+        if (previous >= 0 && cudaGetDevice(&now) == cudaSuccess && now != previous)
+            cudaSetDevice(previous);
+    }
+};
+
+/* Grid size for a grid-stride loop over n elements with `threads` per block, capped so that a
+ * huge n does not exceed the grid limit (the loop covers the rest). */
+static inline unsigned afloc_cuda_blocks(size_t n, unsigned threads) {
+    size_t blocks = (n + threads - 1) / threads;
+    if (blocks > 65535u * 8u) blocks = 65535u * 8u;
+    return blocks ? (unsigned)blocks : 1u;
+}
+
+/* Registration: each kernel family fills its entries of the table (plugin.cu calls them all). */
+extern "C" {
+void afloc_cuda_register_device(afloc_device_ops *ops);
+void afloc_cuda_register_conv(afloc_device_ops *ops);
+void afloc_cuda_register_gemm(afloc_device_ops *ops);
+void afloc_cuda_register_batchnorm(afloc_device_ops *ops);
+void afloc_cuda_register_elementwise(afloc_device_ops *ops);
+void afloc_cuda_register_norm(afloc_device_ops *ops);
+void afloc_cuda_register_softmax(afloc_device_ops *ops);
+void afloc_cuda_register_pool(afloc_device_ops *ops);
+void afloc_cuda_register_resize(afloc_device_ops *ops);
+void afloc_cuda_register_attention(afloc_device_ops *ops);
+void afloc_cuda_register_embedding(afloc_device_ops *ops);
+void afloc_cuda_register_similarity(afloc_device_ops *ops);
+void afloc_cuda_register_contrastive(afloc_device_ops *ops);
+void afloc_cuda_register_adam(afloc_device_ops *ops);
+}
+
+#endif /* AFLOC_CUDA_COMMON_CUH */

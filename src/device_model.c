@@ -1,0 +1,454 @@
+/* device_model.c: a model's inference on the CUDA backend (device_model.h). The same layer walk as
+ * image_encoder.c and text_encoder.c, on device buffers and the plugin's ops, for a batch of
+ * images at once. The parameters are uploaded as two blocks, the checkpoint values and the
+ * inference plan's folded block, and every pointer of the host plan is translated into the device
+ * block it lives in; the device plan below holds those translations. */
+#include "device_model.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "cpu/cpu_ops.h"
+#include "error.h"
+#include "inference.h"
+
+struct afloc_device_model {
+    const afloc_model      *model;
+    const afloc_device_ops *ops;
+    afloc_device           *dev;
+    pthread_mutex_t         lock;
+    int32_t                 max_batch;
+
+    float *params, *folded;          /* device copies of model->params and inf->folded         */
+    afloc_conv_plan        stem;     /* device plan: the host plan's pointers, translated      */
+    afloc_bottleneck_plan *blocks;   /* (block_count), host memory holding device pointers     */
+    afloc_bert_layer_plan *layers;   /* (bert_layers)                                          */
+    const float *global_weight, *global_bias, *local_weight, *local2_weight;
+    const float *word, *position, *type, *emb_ln_weight, *emb_ln_bias;
+
+    /* image workspace, for max_batch images */
+    size_t act;                      /* floats of the largest activation of one image           */
+    float *x, *x299, *P, *Q, *R, *S, *pooled, *local, *local2, *global;
+    void  *scratch;
+    size_t scratch_bytes;
+    size_t *scratch_need;            /* (max_batch + 1): conv scratch bytes per batch, 0 = unknown */
+
+    /* text workspace, for T tokens */
+    int32_t *ids;
+    float *E, *X, *qkv, *ctx, *a, *A, *f, *o, *hsum, *hidden;
+    void  *attn_scratch;
+
+    double last_seconds;
+};
+
+/* ---- host plan -> device plan ---- */
+
+/* The device address of a host plan pointer: inside the folded block or the parameter block. */
+static const float *translate(const afloc_device_model *dm, const float *host, int *bad) {
+    if (!host) return NULL;
+    const afloc_model *m = dm->model;
+    const struct afloc_inference *inf = m->inference;
+    uintptr_t h = (uintptr_t)host;
+    uintptr_t f0 = (uintptr_t)inf->folded, f1 = f0 + inf->folded_floats * sizeof(float);
+    uintptr_t p0 = (uintptr_t)m->params, p1 = p0 + m->table.total_floats * sizeof(float);
+    if (h >= f0 && h < f1) return dm->folded + (h - f0) / sizeof(float);
+    if (h >= p0 && h < p1) return dm->params + (h - p0) / sizeof(float);
+    *bad = 1;
+    return NULL;
+}
+
+static afloc_conv_plan translate_conv(const afloc_device_model *dm, const afloc_conv_plan *c,
+                                      int *bad) {
+    afloc_conv_plan d = *c;
+    d.weight = translate(dm, c->weight, bad);
+    d.bias = translate(dm, c->bias, bad);
+    d.prepared = NULL;
+    return d;
+}
+
+static afloc_status translate_plan(afloc_device_model *dm, const char *function) {
+    const struct afloc_inference *inf = dm->model->inference;
+    int32_t layers = dm->model->config.bert_layers;
+    dm->blocks = afloc_calloc((size_t)inf->block_count, sizeof *dm->blocks);
+    dm->layers = afloc_calloc((size_t)(layers > 0 ? layers : 1), sizeof *dm->layers);
+    if (!dm->blocks || !dm->layers)
+        return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: out of memory for the device plan", function);
+    int bad = 0;
+    dm->stem = translate_conv(dm, &inf->stem, &bad);
+    for (int32_t b = 0; b < inf->block_count; b++) {
+        const afloc_bottleneck_plan *h = &inf->blocks[b];
+        afloc_bottleneck_plan *d = &dm->blocks[b];
+        d->conv1 = translate_conv(dm, &h->conv1, &bad);
+        d->conv2 = translate_conv(dm, &h->conv2, &bad);
+        d->conv3 = translate_conv(dm, &h->conv3, &bad);
+        d->has_down = h->has_down;
+        if (h->has_down) d->down = translate_conv(dm, &h->down, &bad);
+    }
+    for (int32_t l = 0; l < layers; l++) {
+        const afloc_bert_layer_plan *h = &inf->layers[l];
+        afloc_bert_layer_plan *d = &dm->layers[l];
+        d->qkv_weight = translate(dm, h->qkv_weight, &bad);
+        d->qkv_bias = translate(dm, h->qkv_bias, &bad);
+        d->attn_out_weight = translate(dm, h->attn_out_weight, &bad);
+        d->attn_out_bias = translate(dm, h->attn_out_bias, &bad);
+        d->attn_ln_weight = translate(dm, h->attn_ln_weight, &bad);
+        d->attn_ln_bias = translate(dm, h->attn_ln_bias, &bad);
+        d->inter_weight = translate(dm, h->inter_weight, &bad);
+        d->inter_bias = translate(dm, h->inter_bias, &bad);
+        d->out_weight = translate(dm, h->out_weight, &bad);
+        d->out_bias = translate(dm, h->out_bias, &bad);
+        d->out_ln_weight = translate(dm, h->out_ln_weight, &bad);
+        d->out_ln_bias = translate(dm, h->out_ln_bias, &bad);
+    }
+    dm->global_weight = translate(dm, inf->global_weight, &bad);
+    dm->global_bias = translate(dm, inf->global_bias, &bad);
+    dm->local_weight = translate(dm, inf->local_weight, &bad);
+    dm->local2_weight = translate(dm, inf->local2_weight, &bad);
+    dm->word = translate(dm, inf->word_embeddings, &bad);
+    dm->position = translate(dm, inf->position_embeddings, &bad);
+    dm->type = translate(dm, inf->type_embeddings, &bad);
+    dm->emb_ln_weight = translate(dm, inf->emb_ln_weight, &bad);
+    dm->emb_ln_bias = translate(dm, inf->emb_ln_bias, &bad);
+    if (bad)
+        return afloc_fail(AFLOC_ERR_INTERNAL, "%s: an inference plan pointer lies outside the "
+                          "uploaded parameter blocks", function);
+    return AFLOC_OK;
+}
+
+/* ---- planning ---- */
+
+/* Walks the trunk as image_encoder.c does, calling visit(conv, input side) for every conv. */
+typedef void (*conv_visitor)(afloc_device_model *dm, const afloc_conv_plan *c, int32_t side,
+                             int32_t B, size_t *value);
+
+static void walk_convs(afloc_device_model *dm, conv_visitor visit, int32_t B, size_t *value) {
+    const struct afloc_inference *inf = dm->model->inference;
+    visit(dm, &dm->stem, inf->up, B, value);
+    int32_t side = afloc_conv_out_size(afloc_conv_out_size(inf->up, 7, 2, 3), 3, 2, 1);
+    for (int32_t b = 0; b < inf->block_count; b++) {
+        const afloc_bottleneck_plan *blk = &dm->blocks[b];
+        visit(dm, &blk->conv1, side, B, value);
+        visit(dm, &blk->conv2, side, B, value);
+        int32_t out = afloc_conv_out_size(side, 3, blk->conv2.stride, 1);
+        visit(dm, &blk->conv3, out, B, value);
+        if (blk->has_down) visit(dm, &blk->down, side, B, value);
+        side = out;
+    }
+    afloc_conv_plan head2 = {dm->local2_weight, NULL, inf->chans[1], inf->D, 1, 1, 0, NULL};
+    afloc_conv_plan head3 = {dm->local_weight, NULL, inf->chans[2], inf->D, 1, 1, 0, NULL};
+    visit(dm, &head2, inf->side[1], B, value);
+    visit(dm, &head3, inf->side[2], B, value);
+}
+
+static void visit_act(afloc_device_model *dm, const afloc_conv_plan *c, int32_t side, int32_t B,
+                      size_t *value) {
+    (void)dm;
+    (void)B;
+    int32_t out = afloc_conv_out_size(side, c->k, c->stride, c->pad);
+    size_t act = (size_t)c->out_c * (size_t)out * (size_t)out;
+    if (act > *value) *value = act;
+}
+
+static void visit_scratch(afloc_device_model *dm, const afloc_conv_plan *c, int32_t side,
+                          int32_t B, size_t *value) {
+    size_t bytes = dm->ops->conv2d_scratch_bytes(dm->dev, B, c->in_c, side, side, c->out_c, c->k,
+                                                 c->stride, c->pad);
+    if (bytes > *value) *value = bytes;
+}
+
+/* Makes sure the conv scratch covers batch B (cuDNN's choice of algorithm, hence its workspace,
+ * depends on the batch). Grows the buffer the first time a larger need is seen. */
+static afloc_status ensure_scratch(afloc_device_model *dm, int32_t B, const char *function) {
+    if (!dm->scratch_need[B]) {
+        size_t need = 256;
+        walk_convs(dm, visit_scratch, B, &need);
+        dm->scratch_need[B] = need;
+    }
+    if (dm->scratch_need[B] <= dm->scratch_bytes) return AFLOC_OK;
+    dm->ops->release(dm->dev, dm->scratch);
+    dm->scratch = NULL;
+    dm->scratch_bytes = 0;
+    afloc_status status = dm->ops->alloc(dm->dev, &dm->scratch, dm->scratch_need[B]);
+    if (status != AFLOC_OK)
+        return afloc_fail(status, "%s: cannot allocate %zu bytes of convolution workspace on the "
+                          "device: %s", function, dm->scratch_need[B], dm->ops->message(dm->dev));
+    dm->scratch_bytes = dm->scratch_need[B];
+    return AFLOC_OK;
+}
+
+/* ---- create / free ---- */
+
+typedef struct alloc_request {
+    void **slot;
+    size_t bytes;
+} alloc_request;
+
+static afloc_status allocate_all(afloc_device_model *dm, const alloc_request *r, size_t n,
+                                 const char *function) {
+    for (size_t i = 0; i < n; i++) {
+        afloc_status status = dm->ops->alloc(dm->dev, r[i].slot, r[i].bytes);
+        if (status != AFLOC_OK)
+            return afloc_fail(status, "%s: cannot allocate %zu bytes on the device (%s)", function,
+                              r[i].bytes, dm->ops->message(dm->dev));
+    }
+    return AFLOC_OK;
+}
+
+static afloc_status create_buffers(afloc_device_model *dm, const char *function) {
+    const afloc_model *m = dm->model;
+    const struct afloc_inference *inf = m->inference;
+    size_t B = (size_t)dm->max_batch, F = sizeof(float);
+    size_t T = (size_t)inf->T, C = (size_t)inf->C, D = (size_t)inf->D;
+    size_t crop2 = (size_t)inf->crop * inf->crop, up2 = (size_t)inf->up * inf->up;
+    size_t s1 = (size_t)inf->side[1] * inf->side[1], s2 = (size_t)inf->side[2] * inf->side[2];
+    size_t last_n = (size_t)m->config.last_n_layers;
+    dm->act = 0;
+    walk_convs(dm, visit_act, 1, &dm->act);
+    const alloc_request requests[] = {
+        {(void **)&dm->x, B * crop2 * F},
+        {(void **)&dm->x299, B * up2 * F},
+        {(void **)&dm->P, B * dm->act * F},
+        {(void **)&dm->Q, B * dm->act * F},
+        {(void **)&dm->R, B * dm->act * F},
+        {(void **)&dm->S, B * dm->act * F},
+        {(void **)&dm->pooled, B * (size_t)inf->chans[3] * F},
+        {(void **)&dm->local, B * D * s2 * F},
+        {(void **)&dm->local2, B * D * s1 * F},
+        {(void **)&dm->global, B * D * F},
+        {(void **)&dm->ids, T * sizeof(int32_t)},
+        {(void **)&dm->E, T * C * F},
+        {(void **)&dm->X, T * C * F},
+        {(void **)&dm->qkv, 3 * T * C * F},
+        {(void **)&dm->ctx, T * C * F},
+        {(void **)&dm->a, T * C * F},
+        {(void **)&dm->A, T * C * F},
+        {(void **)&dm->f, T * (size_t)inf->I * F},
+        {(void **)&dm->o, T * C * F},
+        {(void **)&dm->hsum, T * C * F},
+        {(void **)&dm->hidden, (last_n ? last_n : 1) * T * C * F},
+        {&dm->attn_scratch, dm->ops->attention_scratch_bytes(dm->dev, 1, inf->T, inf->NH) + 256},
+    };
+    AFLOC_TRY(allocate_all(dm, requests, sizeof requests / sizeof requests[0], function));
+    afloc_status status = dm->ops->upload(dm->dev, dm->params, m->params, m->table.total_floats * F);
+    if (status == AFLOC_OK)
+        status = dm->ops->upload(dm->dev, dm->folded, inf->folded, inf->folded_floats * F);
+    if (status != AFLOC_OK)
+        return afloc_fail(status, "%s: uploading the weights failed: %s", function,
+                          dm->ops->message(dm->dev));
+    dm->scratch_need = afloc_calloc(B + 1, sizeof(size_t));
+    if (!dm->scratch_need)
+        return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: out of memory for the device plan", function);
+    AFLOC_TRY(ensure_scratch(dm, 1, function));
+    return ensure_scratch(dm, dm->max_batch, function);
+}
+
+void afloc_device_model_free(afloc_device_model *dm) {
+    if (!dm) return;
+    if (dm->dev) {
+        void *buffers[] = {dm->params, dm->folded, dm->x, dm->x299, dm->P, dm->Q, dm->R, dm->S,
+                           dm->pooled, dm->local, dm->local2, dm->global, dm->ids, dm->E, dm->X,
+                           dm->qkv, dm->ctx, dm->a, dm->A, dm->f, dm->o, dm->hsum, dm->hidden,
+                           dm->attn_scratch, dm->scratch};
+        for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
+            dm->ops->release(dm->dev, buffers[i]);
+        dm->ops->destroy(dm->dev);
+    }
+    pthread_mutex_destroy(&dm->lock);
+    afloc_free(dm->scratch_need);
+    afloc_free(dm->blocks);
+    afloc_free(dm->layers);
+    afloc_free(dm);
+}
+
+afloc_status afloc_device_model_create(const afloc_model *model, const afloc_device_ops *ops,
+                                       int32_t ordinal, int32_t math, int32_t max_batch,
+                                       const char *function, afloc_device_model **out) {
+    if (!model || !model->inference || !ops || !out || max_batch < 1)
+        return afloc_fail(AFLOC_ERR_INTERNAL, "%s: device model made from an incomplete model",
+                          function);
+    afloc_device_model *dm = afloc_calloc(1, sizeof *dm);
+    if (!dm) return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: out of memory for the device model", function);
+    dm->model = model;
+    dm->ops = ops;
+    dm->max_batch = max_batch;
+    if (pthread_mutex_init(&dm->lock, NULL) != 0) {
+        afloc_free(dm);
+        return afloc_fail(AFLOC_ERR_INTERNAL, "%s: pthread_mutex_init failed", function);
+    }
+    char message[256] = "";
+    afloc_status status = ops->create(&dm->dev, ordinal, math, message, sizeof message);
+    if (status != AFLOC_OK) {
+        dm->dev = NULL;
+        afloc_device_model_free(dm);
+        return afloc_fail(status, "%s: %s", function, message);
+    }
+    /* The weight blocks first: the plan translation needs their device addresses. */
+    const alloc_request blocks[] = {
+        {(void **)&dm->params, model->table.total_floats * sizeof(float)},
+        {(void **)&dm->folded, model->inference->folded_floats * sizeof(float)},
+    };
+    status = allocate_all(dm, blocks, 2, function);
+    if (status == AFLOC_OK) status = translate_plan(dm, function);
+    if (status == AFLOC_OK) status = create_buffers(dm, function);
+    if (status != AFLOC_OK) {
+        afloc_device_model_free(dm);
+        return status;
+    }
+    *out = dm;
+    return AFLOC_OK;
+}
+
+/* ---- image encoder ---- */
+
+static void run_conv(afloc_device_model *dm, const afloc_conv_plan *c, float *out, const float *in,
+                     int32_t B, int32_t *side, const float *residual, int32_t relu) {
+    dm->ops->conv2d_forward(dm->dev, out, in, c->weight, c->bias, residual, relu, B, c->in_c,
+                            *side, *side, c->out_c, c->k, c->stride, c->pad, dm->scratch);
+    *side = afloc_conv_out_size(*side, c->k, c->stride, c->pad);
+}
+
+/* One Bottleneck on P -> Q with R, S as temporaries (image_encoder.c's run_bottleneck). */
+static void run_bottleneck(afloc_device_model *dm, const afloc_bottleneck_plan *blk, float *P,
+                           float *Q, float *R, float *S, int32_t B, int32_t *side) {
+    int32_t in_side = *side, mid = *side, unused = *side;
+    run_conv(dm, &blk->conv1, Q, P, B, &unused, NULL, 1);
+    run_conv(dm, &blk->conv2, R, Q, B, &mid, NULL, 1);
+    const float *shortcut = P;
+    if (blk->has_down) {
+        unused = in_side;
+        run_conv(dm, &blk->down, S, P, B, &unused, NULL, 0);
+        shortcut = S;
+    }
+    *side = mid;
+    unused = mid;
+    run_conv(dm, &blk->conv3, Q, R, B, &unused, shortcut, 1);
+}
+
+/* The device's status after a batch of work, as an afloc_fail with the handle's message. */
+static afloc_status device_status(afloc_device_model *dm, afloc_status status, const char *function) {
+    if (status == AFLOC_OK) status = dm->ops->sync(dm->dev);
+    if (status != AFLOC_OK)
+        return afloc_fail(status, "%s: CUDA device: %s", function, dm->ops->message(dm->dev));
+    return AFLOC_OK;
+}
+
+static afloc_status image_forward_locked(afloc_device_model *dm, const float *x, int32_t B,
+                                         float *local, float *local2, float *global,
+                                         const char *function) {
+    const struct afloc_inference *inf = dm->model->inference;
+    const afloc_device_ops *ops = dm->ops;
+    afloc_device *dev = dm->dev;
+    AFLOC_TRY(ensure_scratch(dm, B, function));
+    size_t crop2 = (size_t)inf->crop * inf->crop, D = (size_t)inf->D;
+    afloc_status status = ops->upload(dev, dm->x, x, (size_t)B * crop2 * sizeof(float));
+    if (status != AFLOC_OK) return device_status(dm, status, function);
+    int32_t start = ops->mark(dev);
+    int32_t stop = global ? 3 : local ? 2 : 1;
+
+    /* §3.1 224 -> 299 (align_corners), stem conv + ReLU into Q, maxpool into P. */
+    ops->bilinear_resize_forward(dev, dm->x299, dm->x, B, 1, inf->crop, inf->crop, inf->up,
+                                 inf->up, 1);
+    int32_t side = inf->up;
+    run_conv(dm, &dm->stem, dm->Q, dm->x299, B, &side, NULL, 1);
+    ops->maxpool2d_forward(dev, dm->P, dm->Q, B, dm->stem.out_c, side, side, 3, 2, 1);
+    side = afloc_conv_out_size(side, 3, 2, 1);
+
+    float *P = dm->P, *Q = dm->Q;
+    for (int32_t s = 0, b = 0; s <= stop; s++) {
+        for (; b < inf->stage_end[s]; b++) {
+            run_bottleneck(dm, &dm->blocks[b], P, Q, dm->R, dm->S, B, &side);
+            float *t = P;
+            P = Q;
+            Q = t;
+        }
+        if (s == 1 && local2)
+            ops->conv2d_forward(dev, dm->local2, P, dm->local2_weight, NULL, NULL, 0, B,
+                                inf->chans[1], side, side, inf->D, 1, 1, 0, dm->scratch);
+        if (s == 2 && local)
+            ops->conv2d_forward(dev, dm->local, P, dm->local_weight, NULL, NULL, 0, B,
+                                inf->chans[2], side, side, inf->D, 1, 1, 0, dm->scratch);
+        if (s == 3 && global) {
+            ops->global_avgpool_forward(dev, dm->pooled, P, B, inf->chans[3], side, side);
+            ops->linear_forward(dev, dm->global, dm->pooled, dm->global_weight, dm->global_bias, 0,
+                                B, inf->chans[3], inf->D);
+        }
+    }
+    int32_t end = ops->mark(dev);
+    size_t s1 = (size_t)inf->side[1] * inf->side[1], s2 = (size_t)inf->side[2] * inf->side[2];
+    if (local) status = ops->download(dev, local, dm->local, (size_t)B * D * s2 * sizeof(float));
+    if (status == AFLOC_OK && local2)
+        status = ops->download(dev, local2, dm->local2, (size_t)B * D * s1 * sizeof(float));
+    if (status == AFLOC_OK && global)
+        status = ops->download(dev, global, dm->global, (size_t)B * D * sizeof(float));
+    status = device_status(dm, status, function);
+    if (status == AFLOC_OK) dm->last_seconds = ops->elapsed(dev, start, end);
+    return status;
+}
+
+afloc_status afloc_device_image_forward(afloc_device_model *dm, const float *x, int32_t B,
+                                        float *local, float *local2, float *global,
+                                        const char *function) {
+    if (B < 1 || B > dm->max_batch)
+        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: batch %d outside 1..%d", function,
+                          (int)B, (int)dm->max_batch);
+    pthread_mutex_lock(&dm->lock);
+    afloc_status status = image_forward_locked(dm, x, B, local, local2, global, function);
+    pthread_mutex_unlock(&dm->lock);
+    return status;
+}
+
+/* ---- BERT ---- */
+
+static afloc_status bert_forward_locked(afloc_device_model *dm, const int32_t *ids, int32_t L,
+                                        float *hsum, float *hidden_last, const char *function) {
+    const afloc_model *m = dm->model;
+    const struct afloc_inference *inf = m->inference;
+    const afloc_device_ops *ops = dm->ops;
+    afloc_device *dev = dm->dev;
+    int32_t C = inf->C, I = inf->I;
+    float eps = m->config.layernorm_eps;
+    size_t n = (size_t)L * (size_t)C;
+    afloc_status status = ops->upload(dev, dm->ids, ids, (size_t)L * sizeof(int32_t));
+    if (status != AFLOC_OK) return device_status(dm, status, function);
+    ops->embedding_forward(dev, dm->E, dm->ids, NULL, dm->word, dm->position, dm->type, L, C);
+    ops->layernorm_forward(dev, dm->X, dm->E, dm->emb_ln_weight, dm->emb_ln_bias, L, C, eps);
+    int32_t layers = m->config.bert_layers, last_n = m->config.last_n_layers;
+    int32_t first_used = layers + 1 - last_n;
+    ops->zero(dev, dm->hsum, n * sizeof(float));
+    for (int32_t h = 0; h <= layers; h++) {
+        if (h > 0) {
+            const afloc_bert_layer_plan *p = &dm->layers[h - 1];
+            ops->linear_forward(dev, dm->qkv, dm->X, p->qkv_weight, p->qkv_bias, 0, L, C, 3 * C);
+            ops->attention_forward(dev, dm->ctx, dm->qkv, NULL, 1, L, C, inf->NH, dm->attn_scratch);
+            ops->linear_forward(dev, dm->a, dm->ctx, p->attn_out_weight, p->attn_out_bias, 0, L, C, C);
+            ops->add_forward(dev, dm->a, dm->a, dm->X, n);
+            ops->layernorm_forward(dev, dm->A, dm->a, p->attn_ln_weight, p->attn_ln_bias, L, C, eps);
+            ops->linear_forward(dev, dm->f, dm->A, p->inter_weight, p->inter_bias, 1, L, C, I);
+            ops->linear_forward(dev, dm->o, dm->f, p->out_weight, p->out_bias, 0, L, I, C);
+            ops->add_forward(dev, dm->o, dm->o, dm->A, n);
+            ops->layernorm_forward(dev, dm->X, dm->o, p->out_ln_weight, p->out_ln_bias, L, C, eps);
+        }
+        if (h < first_used) continue;
+        ops->add_forward(dev, dm->hsum, dm->hsum, dm->X, n);
+        if (hidden_last)
+            ops->copy(dev, dm->hidden + (size_t)(h - first_used) * n, dm->X, n * sizeof(float));
+    }
+    status = ops->download(dev, hsum, dm->hsum, n * sizeof(float));
+    if (status == AFLOC_OK && hidden_last)
+        status = ops->download(dev, hidden_last, dm->hidden, (size_t)last_n * n * sizeof(float));
+    return device_status(dm, status, function);
+}
+
+afloc_status afloc_device_bert_forward(afloc_device_model *dm, const int32_t *ids, int32_t L,
+                                       float *hsum, float *hidden_last, const char *function) {
+    if (L < 1 || L > dm->model->inference->T)
+        return afloc_fail(AFLOC_ERR_INTERNAL, "%s: %d tokens for the device BERT", function, (int)L);
+    pthread_mutex_lock(&dm->lock);
+    afloc_status status = bert_forward_locked(dm, ids, L, hsum, hidden_last, function);
+    pthread_mutex_unlock(&dm->lock);
+    return status;
+}
+
+double afloc_device_model_last_seconds(const afloc_device_model *dm) { return dm->last_seconds; }

@@ -1,0 +1,206 @@
+/* test_cuda_model.c: the whole model on the CUDA backend against the CPU backend, through the
+ * public API: the same seed gives the same weights on both contexts; then image embeddings
+ * (global, local), the text embedding and the localization maps must agree within 1e-4 of the
+ * largest CPU value (fp32 mode: cuDNN/cuBLAS sum in other orders than oneDNN/OpenBLAS; the
+ * PyTorch parity tests use the same bound). Two configs: the tiny CLI config and the paper's
+ * (ResNet-50 + 12-layer BERT, a generated 30522-token vocabulary). Then a batch of 4 images
+ * through the device encoder at once against the CPU per image, in fp32 and in bf16 mode
+ * (tolerance 5e-2: bf16 keeps 8 mantissa bits through 50 convolutions). */
+#include "cuda_test.h"
+#include "device_model.h"
+#include "inference.h"
+
+static char *read_text(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = (char *)calloc((size_t)n + 1, 1);
+    if (text && fread(text, 1, (size_t)n, f) != (size_t)n) {
+        free(text);
+        text = NULL;
+    }
+    fclose(f);
+    if (size) *size = (size_t)n;
+    return text;
+}
+
+/* The paper config's vocabulary size, filled with made-up tokens after the tiny vocabulary. */
+static char *paper_vocab(const char *tiny, size_t tiny_size, size_t *size) {
+    size_t cap = tiny_size + 30522 * 12;
+    char *v = (char *)malloc(cap);
+    memcpy(v, tiny, tiny_size);
+    size_t at = tiny_size, lines = 0;
+    for (size_t i = 0; i < tiny_size; i++) lines += tiny[i] == '\n';
+    for (size_t k = lines; k < 30522; k++) at += (size_t)snprintf(v + at, cap - at, "tok%05zu\n", k);
+    *size = at;
+    return v;
+}
+
+/* A 300x260 8-bit test image with a bright blob (the data need not be meaningful). */
+static void make_image(uint8_t *pixels, int w, int h, int variant) {
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int dx = x - (80 + 40 * variant), dy = y - (100 + 10 * variant);
+            pixels[y * w + x] = (uint8_t)((x * 7 + y * 3 + variant * 31) % 200 +
+                                          (dx * dx + dy * dy < 900 ? 55 : 0));
+        }
+}
+
+static afloc_model *make_model(afloc_context *context, const char *config, const char *vocab,
+                               size_t vocab_size) {
+    afloc_model *model = NULL;
+    afloc_status s = afloc_model_create(context, config, vocab, vocab_size, 7, &model);
+    if (s != AFLOC_OK) {
+        fprintf(stderr, "afloc_model_create: %s: %s\n", afloc_status_string(s), afloc_last_error());
+        exit(1);
+    }
+    return model;
+}
+
+static void compare_models(const char *name, afloc_model *cpu, afloc_model *gpu) {
+    afloc_model_dims dims;
+    memset(&dims, 0, sizeof dims);
+    dims.struct_size = sizeof dims;
+    afloc_model_get_dims(cpu, &dims);
+    size_t D = (size_t)dims.embedding_dim, S2 = (size_t)dims.grid_side * dims.grid_side;
+    size_t F2 = (size_t)dims.frame_size * dims.frame_size;
+    enum { W = 300, H = 260 };
+    static uint8_t pixels[W * H];
+    make_image(pixels, W, H, 0);
+    afloc_image_view view;
+    memset(&view, 0, sizeof view);
+    view.struct_size = sizeof view;
+    view.width = W;
+    view.height = H;
+    view.channels = 1;
+    view.pixel_type = AFLOC_PIXEL_U8;
+    view.row_stride = W;
+    view.pixels = pixels;
+    float *g[2], *l[2], *r[2], *grid[2], *frame[2];
+    afloc_model *models[2] = {cpu, gpu};
+    for (int k = 0; k < 2; k++) {
+        g[k] = cuda_test_host(D);
+        l[k] = cuda_test_host(D * S2);
+        r[k] = cuda_test_host(D);
+        grid[k] = cuda_test_host(S2);
+        frame[k] = cuda_test_host(F2);
+        CHECK_STATUS(afloc_model_embed_image(models[k], &view, g[k], D, l[k], D * S2), AFLOC_OK);
+        CHECK_STATUS(afloc_model_embed_text(models[k], "small left pleural effusion. no pneumothorax",
+                                            r[k], D), AFLOC_OK);
+        afloc_heatmaps h;
+        memset(&h, 0, sizeof h);
+        h.struct_size = sizeof h;
+        h.grid = grid[k];
+        h.grid_len = S2;
+        h.frame = frame[k];
+        h.frame_len = F2;
+        CHECK_STATUS(afloc_model_localize(models[k], &view, "right upper lobe opacity", NULL, &h),
+                     AFLOC_OK);
+    }
+    char shape[64];
+    snprintf(shape, sizeof shape, "%s D%zu S%zu", name, D, (size_t)dims.grid_side);
+    cuda_test_compare("model img_emb_g", shape, g[1], g[0], D, 1e-4);
+    cuda_test_compare("model img_emb_l", shape, l[1], l[0], D * S2, 1e-4);
+    cuda_test_compare("model text_emb_r", shape, r[1], r[0], D, 1e-4);
+    cuda_test_compare("model localize grid", shape, grid[1], grid[0], S2, 1e-4);
+    cuda_test_compare("model localize frame", shape, frame[1], frame[0], F2, 1e-4);
+    for (int k = 0; k < 2; k++) {
+        free(g[k]);
+        free(l[k]);
+        free(r[k]);
+        free(grid[k]);
+        free(frame[k]);
+    }
+}
+
+/* B frames through the device encoder at once vs the CPU encoder image by image. */
+static void compare_batch(const char *name, afloc_model *cpu, afloc_model *gpu,
+                          const afloc_device_ops *ops, int32_t math, double tol) {
+    const struct afloc_inference *inf = cpu->inference;
+    enum { B = 4 };
+    size_t crop2 = (size_t)inf->crop * inf->crop, D = (size_t)inf->D;
+    size_t S2 = (size_t)inf->side[2] * inf->side[2], S1 = (size_t)inf->side[1] * inf->side[1];
+    float *x = cuda_test_random(B * crop2, -1.0f, 1.0f, 11);
+    float *want_l = cuda_test_host(B * D * S2), *want_l2 = cuda_test_host(B * D * S1);
+    float *want_g = cuda_test_host(B * D);
+    afloc_workspace *ws = NULL;
+    if (afloc_workspace_acquire(inf->pool, &ws, "test") != AFLOC_OK) exit(1);
+    for (int b = 0; b < B; b++) {
+        afloc_image_outputs o = {0};
+        o.local = want_l + b * D * S2;
+        o.local2 = want_l2 + b * D * S1;
+        o.global = want_g + b * D;
+        o.layer4 = cuda_test_host((size_t)inf->chans[3] * inf->side[3] * inf->side[3]); /* forces the host path */
+        CHECK_STATUS(afloc_image_encoder_forward(cpu, ws, x + b * crop2, &o), AFLOC_OK);
+        free(o.layer4);
+    }
+    afloc_workspace_release(inf->pool, ws);
+    afloc_device_model *dm = NULL;
+    CHECK_STATUS(afloc_device_model_create(gpu, ops, 0, math, B, "test", &dm), AFLOC_OK);
+    if (!dm) return;
+    float *got_l = cuda_test_host(B * D * S2), *got_l2 = cuda_test_host(B * D * S1);
+    float *got_g = cuda_test_host(B * D);
+    CHECK_STATUS(afloc_device_image_forward(dm, x, B, got_l, got_l2, got_g, "test"), AFLOC_OK);
+    char shape[64];
+    snprintf(shape, sizeof shape, "%s B%d %s", name, B, math ? "bf16" : "fp32");
+    cuda_test_compare("batch img_emb_l", shape, got_l, want_l, B * D * S2, tol);
+    cuda_test_compare("batch img_emb_l2", shape, got_l2, want_l2, B * D * S1, tol);
+    cuda_test_compare("batch img_emb_g", shape, got_g, want_g, B * D, tol);
+    printf("  device encoder time for the batch: %.3f ms\n", afloc_device_model_last_seconds(dm) * 1e3);
+    afloc_device_model_free(dm);
+    free(x);
+    free(want_l);
+    free(want_l2);
+    free(want_g);
+    free(got_l);
+    free(got_l2);
+    free(got_g);
+}
+
+int main(void) {
+    cuda_test t;
+    cuda_test_open(&t, AFLOC_DEVICE_MATH_FP32);
+    afloc_context *cpu_context = NULL;
+    afloc_context_options o;
+    afloc_context_options_default(&o);
+    o.backend = AFLOC_BACKEND_CPU;
+    CHECK_STATUS(afloc_context_create(&o, &cpu_context), AFLOC_OK);
+
+    /* ctest and scripts/gpu-check.sh set AFLOC_SOURCE_DIR to the source tree. */
+    const char *src = getenv("AFLOC_SOURCE_DIR");
+    char path[4200], vpath[4200];
+    snprintf(path, sizeof path, "%s/tests/model/cli_config.json", src ? src : ".");
+    snprintf(vpath, sizeof vpath, "%s/tests/model/cli_vocab.txt", src ? src : ".");
+    size_t vocab_size = 0;
+    char *config = read_text(path, NULL);
+    char *vocab = read_text(vpath, &vocab_size);
+    if (!config || !vocab) {
+        fprintf(stderr, "cannot read the tiny config / vocabulary (%s, %s)\n", path, vpath);
+        return 1;
+    }
+
+    afloc_model *cpu = make_model(cpu_context, config, vocab, vocab_size);
+    afloc_model *gpu = make_model(t.context, config, vocab, vocab_size);
+    compare_models("tiny", cpu, gpu);
+    compare_batch("tiny", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_FP32, 1e-4);
+    afloc_model_free(cpu);
+    afloc_model_free(gpu);
+
+    size_t pv_size = 0;
+    char *pv = paper_vocab(vocab, vocab_size, &pv_size);
+    cpu = make_model(cpu_context, NULL, pv, pv_size);
+    gpu = make_model(t.context, NULL, pv, pv_size);
+    compare_models("paper", cpu, gpu);
+    compare_batch("paper", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_FP32, 1e-4);
+    compare_batch("paper", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_BF16, 5e-2);
+    afloc_model_free(cpu);
+    afloc_model_free(gpu);
+    free(pv);
+    free(config);
+    free(vocab);
+    afloc_context_free(cpu_context);
+    cuda_test_close(&t);
+    return test_finish("test_cuda_model");
+}

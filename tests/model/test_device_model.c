@@ -1,0 +1,153 @@
+/* test_device_model.c: the device-side model code (src/device_model.c: plan translation, layer
+ * walk, batching, workspace planning, the encoders' hand-over) run on a host-memory "device"
+ * (tests/common/host_device_ops.h, the CPU ops behind the device table), against the ordinary
+ * CPU path. Differences come only from the conv implementation (im2col + OpenBLAS there, oneDNN
+ * prepared convs here), so the bound is 1e-5 of the largest value. On a GPU the same code runs on
+ * the CUDA plugin: tests/cuda/test_cuda_model.c. */
+#include <math.h>
+
+#include "device_model.h"
+#include "host_device_ops.h"
+#include "inference.h"
+#include "test_util.h"
+
+static char *read_text(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = calloc((size_t)n + 1, 1);
+    if (text && fread(text, 1, (size_t)n, f) != (size_t)n) {
+        free(text);
+        text = NULL;
+    }
+    fclose(f);
+    if (size) *size = (size_t)n;
+    return text;
+}
+
+static double worst = 0.0;
+
+static void compare(const char *what, const float *got, const float *want, size_t n, double tol) {
+    double max_diff = 0.0, max_ref = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(want[i]) > max_ref) max_ref = fabs(want[i]);
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= max_diff)) max_diff = d; /* NaN propagates */
+    }
+    double err = max_diff / (max_ref > 0 ? max_ref : 1.0);
+    if (err > worst || isnan(err)) worst = err;
+    if (!(err <= tol)) {
+        fprintf(stderr, "%s: error %.3g of max %.3g > %.1g\n", what, err, max_ref, tol);
+        test_failures++;
+    }
+}
+
+int main(void) {
+    const char *src = getenv("AFLOC_SOURCE_DIR");
+    char path[4200], vpath[4200];
+    snprintf(path, sizeof path, "%s/tests/model/cli_config.json", src ? src : ".");
+    snprintf(vpath, sizeof vpath, "%s/tests/model/cli_vocab.txt", src ? src : ".");
+    size_t vocab_size = 0;
+    char *config = read_text(path, NULL), *vocab = read_text(vpath, &vocab_size);
+    if (!config || !vocab) {
+        fprintf(stderr, "cannot read %s / %s\n", path, vpath);
+        return 1;
+    }
+    afloc_context *context = NULL;
+    CHECK_STATUS(afloc_context_create(NULL, &context), AFLOC_OK);
+    afloc_model *model = NULL;
+    CHECK_STATUS(afloc_model_create(context, config, vocab, vocab_size, 3, &model), AFLOC_OK);
+    if (!model) return 1;
+    const struct afloc_inference *inf = model->inference;
+
+    /* A batch of 3 frames through the device encoder vs the host encoder one by one. */
+    enum { B = 3 };
+    size_t crop2 = (size_t)inf->crop * inf->crop, D = (size_t)inf->D;
+    size_t S2 = (size_t)inf->side[2] * inf->side[2], S1 = (size_t)inf->side[1] * inf->side[1];
+    float *x = malloc(B * crop2 * sizeof(float));
+    for (size_t i = 0; i < B * crop2; i++) x[i] = (float)sin(0.37 * (double)i) * 0.8f;
+    float *want[3], *got[3];
+    size_t sizes[3] = {B * D * S2, B * D * S1, B * D};
+    for (int k = 0; k < 3; k++) {
+        want[k] = calloc(sizes[k], sizeof(float));
+        got[k] = calloc(sizes[k], sizeof(float));
+    }
+    afloc_workspace *ws = NULL;
+    CHECK_STATUS(afloc_workspace_acquire(inf->pool, &ws, "test"), AFLOC_OK);
+    for (int b = 0; b < B; b++) {
+        afloc_image_outputs o = {0};
+        o.local = want[0] + b * D * S2;
+        o.local2 = want[1] + b * D * S1;
+        o.global = want[2] + b * D;
+        CHECK_STATUS(afloc_image_encoder_forward(model, ws, x + b * crop2, &o), AFLOC_OK);
+    }
+    afloc_workspace_release(inf->pool, ws);
+
+    afloc_device_model *dm = NULL;
+    CHECK_STATUS(afloc_device_model_create(model, host_device_ops(), 0, AFLOC_DEVICE_MATH_FP32, B,
+                                           "test", &dm),
+                 AFLOC_OK);
+    if (!dm) return 1;
+    CHECK_STATUS(afloc_device_image_forward(dm, x, B, got[0], got[1], got[2], "test"), AFLOC_OK);
+    compare("batch img_emb_l", got[0], want[0], sizes[0], 1e-5);
+    compare("batch img_emb_l2", got[1], want[1], sizes[1], 1e-5);
+    compare("batch img_emb_g", got[2], want[2], sizes[2], 1e-5);
+    CHECK_STATUS(afloc_device_image_forward(dm, x, B + 1, got[0], NULL, NULL, "test"),
+                 AFLOC_ERR_INVALID_ARGUMENT);
+
+    /* The public entry points with the device model attached (as on a CUDA context) vs without. */
+    enum { W = 90, H = 70 };
+    static uint8_t pixels[W * H];
+    for (int i = 0; i < W * H; i++) pixels[i] = (uint8_t)((i * 37) % 251);
+    afloc_image_view view;
+    memset(&view, 0, sizeof view);
+    view.struct_size = sizeof view;
+    view.pixel_type = AFLOC_PIXEL_U8;
+    view.channels = 1;
+    view.width = W;
+    view.height = H;
+    view.row_stride = W;
+    view.pixels = pixels;
+    float *report[2], *global[2], *frame[2];
+    size_t frame2 = crop2;
+    for (int k = 0; k < 2; k++) {
+        model->device = k ? dm : NULL;
+        report[k] = calloc(D, sizeof(float));
+        global[k] = calloc(D, sizeof(float));
+        frame[k] = calloc(frame2, sizeof(float));
+        CHECK_STATUS(afloc_model_embed_text(model, "small left pleural effusion. no pneumothorax",
+                                            report[k], D), AFLOC_OK);
+        CHECK_STATUS(afloc_model_embed_image(model, &view, global[k], D, NULL, 0), AFLOC_OK);
+        afloc_heatmaps h;
+        memset(&h, 0, sizeof h);
+        h.struct_size = sizeof h;
+        h.frame = frame[k];
+        h.frame_len = frame2;
+        CHECK_STATUS(afloc_model_localize(model, &view, "left effusion", NULL, &h), AFLOC_OK);
+    }
+    model->device = NULL;
+    compare("text_emb_r", report[1], report[0], D, 1e-5);
+    compare("img_emb_g", global[1], global[0], D, 1e-5);
+    compare("localize frame", frame[1], frame[0], frame2, 1e-5);
+    afloc_device_model_free(dm);
+
+    printf("device model on host ops: batch of %d and public calls within %.3g of the CPU path "
+           "(tol 1e-5)\n", B, worst);
+    for (int k = 0; k < 3; k++) {
+        free(want[k]);
+        free(got[k]);
+    }
+    for (int k = 0; k < 2; k++) {
+        free(report[k]);
+        free(global[k]);
+        free(frame[k]);
+    }
+    free(x);
+    afloc_model_free(model);
+    afloc_context_free(context);
+    free(config);
+    free(vocab);
+    return test_finish("model_device_host");
+}
