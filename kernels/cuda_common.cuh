@@ -19,6 +19,16 @@ extern "C" {
 }
 
 #define AFLOC_DEVICE_EVENTS 64
+#define AFLOC_CONV_CACHE 256
+
+/* A forward convolution algorithm chosen for one shape and mode (conv.cu): cuDNN's heuristic
+ * query costs about a millisecond, far more than running a small conv, so it runs once per shape. */
+struct afloc_conv_algo {
+    int32_t key[9];    /* B, C, H, W, OC, K, stride, pad, math */
+    int32_t algo;      /* cudnnConvolutionFwdAlgo_t             */
+    int32_t math_type; /* cudnnMathType_t                       */
+    size_t  bytes;     /* workspace                             */
+};
 
 struct afloc_device {
     int32_t        ordinal;
@@ -32,6 +42,8 @@ struct afloc_device {
     char           text[256];     /* message of first_error                               */
     cudaEvent_t    events[AFLOC_DEVICE_EVENTS];
     int32_t        next_event;
+    afloc_conv_algo conv_cache[AFLOC_CONV_CACHE]; /* conv.cu; round robin when full       */
+    int32_t        conv_cache_count, conv_cache_next;
 };
 
 /* Records a failure (the first one wins); `where` names the op, `what` the call that failed. */

@@ -2,21 +2,23 @@
 # gpu-carry-prepare.sh: prepares .gpu-carry/ (git-ignored) for scripts/gpu-check.sh on a GPU
 # machine that cannot reach a package registry. It builds libafloc with the CUDA plugin here
 # (AFLOC_CUDA=ON, nvcc at /usr/local/cuda) and puts beside it what that machine may lack:
-#   .gpu-carry/bin/       afloc, libafloc.so.0, libafloc_cuda.so, and every *cuda* test binary
+#   .gpu-carry/bin/       afloc, libafloc.so.0, libafloc_cuda.so, every test_cuda_* binary and
+#                         bench_gpu_localize
 #   .gpu-carry/libs.tar.xz  the non-system shared libraries libafloc.so needs (oneDNN, OpenBLAS,
 #                         cJSON, libgfortran ...), compressed to fit the device tool's 64 MiB carry
 #   .gpu-carry/data/      the tiny model config and vocabulary the check uses
 # Then call the device tool: run(command="sh scripts/gpu-check.sh", carry=[".gpu-carry"]).
 set -eu
 cd "$(dirname "$0")/.."
-build=build-gpu
+build=${AFLOC_GPU_BUILD:-build-gpu} # an existing AFLOC_CUDA=ON build can be reused
 cmake -S . -B "$build" -DAFLOC_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc)" >/dev/null
 rm -rf .gpu-carry
 mkdir -p .gpu-carry/bin .gpu-carry/libs .gpu-carry/data
 cp -L "$build/afloc" "$build/libafloc.so.0" .gpu-carry/bin/
 [ -f "$build/libafloc_cuda.so" ] && cp "$build/libafloc_cuda.so" .gpu-carry/bin/
-find "$build/tests" -type f -perm -u+x -name '*cuda*' -exec cp {} .gpu-carry/bin/ \; 2>/dev/null || true
+find "$build/tests" -type f -perm -u+x -name 'test_cuda_*' -exec cp {} .gpu-carry/bin/ \; 2>/dev/null || true
+cp "$build/benchmarks/bench_gpu_localize" .gpu-carry/bin/
 cp tests/model/cli_config.json tests/model/cli_vocab.txt .gpu-carry/data/
 # Shared libraries outside glibc/libstdc++ that the GPU machine's base image may not have.
 ldd "$build/libafloc.so.0" | awk '/=> \// {print $3}' |

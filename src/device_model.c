@@ -31,6 +31,7 @@ struct afloc_device_model {
     /* image workspace, for max_batch images */
     size_t act;                      /* floats of the largest activation of one image           */
     float *x, *x299, *P, *Q, *R, *S, *pooled, *local, *local2, *global;
+    float *report, *raw, *smoothed, *map_scratch, *frames; /* the map pipeline (localize)       */
     void  *scratch;
     size_t scratch_bytes;
     size_t *scratch_need;            /* (max_batch + 1): conv scratch bytes per batch, 0 = unknown */
@@ -217,6 +218,11 @@ static afloc_status create_buffers(afloc_device_model *dm, const char *function)
         {(void **)&dm->local, B * D * s2 * F},
         {(void **)&dm->local2, B * D * s1 * F},
         {(void **)&dm->global, B * D * F},
+        {(void **)&dm->report, D * F},
+        {(void **)&dm->raw, B * s2 * F},
+        {(void **)&dm->smoothed, B * s2 * F},
+        {(void **)&dm->map_scratch, s2 * F},
+        {(void **)&dm->frames, B * crop2 * F},
         {(void **)&dm->ids, T * sizeof(int32_t)},
         {(void **)&dm->E, T * C * F},
         {(void **)&dm->X, T * C * F},
@@ -248,7 +254,8 @@ void afloc_device_model_free(afloc_device_model *dm) {
     if (!dm) return;
     if (dm->dev) {
         void *buffers[] = {dm->params, dm->folded, dm->x, dm->x299, dm->P, dm->Q, dm->R, dm->S,
-                           dm->pooled, dm->local, dm->local2, dm->global, dm->ids, dm->E, dm->X,
+                           dm->pooled, dm->local, dm->local2, dm->global, dm->report, dm->raw,
+                           dm->smoothed, dm->map_scratch, dm->frames, dm->ids, dm->E, dm->X,
                            dm->qkv, dm->ctx, dm->a, dm->A, dm->f, dm->o, dm->hsum, dm->hidden,
                            dm->attn_scratch, dm->scratch};
         for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
@@ -334,18 +341,20 @@ static afloc_status device_status(afloc_device_model *dm, afloc_status status, c
     return AFLOC_OK;
 }
 
-static afloc_status image_forward_locked(afloc_device_model *dm, const float *x, int32_t B,
-                                         float *local, float *local2, float *global,
-                                         const char *function) {
+/* Uploads B frames and runs the encoder up to the requested device outputs (want_* nonzero),
+ * leaving them in dm->local / local2 / global; marks the compute span in *start / *end. */
+static afloc_status encode_locked(afloc_device_model *dm, const float *x, int32_t B,
+                                  int want_local, int want_local2, int want_global,
+                                  int32_t *start, int32_t *end, const char *function) {
     const struct afloc_inference *inf = dm->model->inference;
     const afloc_device_ops *ops = dm->ops;
     afloc_device *dev = dm->dev;
     AFLOC_TRY(ensure_scratch(dm, B, function));
-    size_t crop2 = (size_t)inf->crop * inf->crop, D = (size_t)inf->D;
+    size_t crop2 = (size_t)inf->crop * inf->crop;
     afloc_status status = ops->upload(dev, dm->x, x, (size_t)B * crop2 * sizeof(float));
     if (status != AFLOC_OK) return device_status(dm, status, function);
-    int32_t start = ops->mark(dev);
-    int32_t stop = global ? 3 : local ? 2 : 1;
+    *start = ops->mark(dev);
+    int32_t stop = want_global ? 3 : want_local ? 2 : 1;
 
     /* §3.1 224 -> 299 (align_corners), stem conv + ReLU into Q, maxpool into P. */
     ops->bilinear_resize_forward(dev, dm->x299, dm->x, B, 1, inf->crop, inf->crop, inf->up,
@@ -363,20 +372,34 @@ static afloc_status image_forward_locked(afloc_device_model *dm, const float *x,
             P = Q;
             Q = t;
         }
-        if (s == 1 && local2)
+        if (s == 1 && want_local2)
             ops->conv2d_forward(dev, dm->local2, P, dm->local2_weight, NULL, NULL, 0, B,
                                 inf->chans[1], side, side, inf->D, 1, 1, 0, dm->scratch);
-        if (s == 2 && local)
+        if (s == 2 && want_local)
             ops->conv2d_forward(dev, dm->local, P, dm->local_weight, NULL, NULL, 0, B,
                                 inf->chans[2], side, side, inf->D, 1, 1, 0, dm->scratch);
-        if (s == 3 && global) {
+        if (s == 3 && want_global) {
             ops->global_avgpool_forward(dev, dm->pooled, P, B, inf->chans[3], side, side);
             ops->linear_forward(dev, dm->global, dm->pooled, dm->global_weight, dm->global_bias, 0,
                                 B, inf->chans[3], inf->D);
         }
     }
-    int32_t end = ops->mark(dev);
+    *end = ops->mark(dev);
+    return AFLOC_OK;
+}
+
+static afloc_status image_forward_locked(afloc_device_model *dm, const float *x, int32_t B,
+                                         float *local, float *local2, float *global,
+                                         const char *function) {
+    const struct afloc_inference *inf = dm->model->inference;
+    const afloc_device_ops *ops = dm->ops;
+    afloc_device *dev = dm->dev;
+    int32_t start = 0, end = 0;
+    AFLOC_TRY(encode_locked(dm, x, B, local != NULL, local2 != NULL, global != NULL, &start, &end,
+                            function));
+    size_t D = (size_t)inf->D;
     size_t s1 = (size_t)inf->side[1] * inf->side[1], s2 = (size_t)inf->side[2] * inf->side[2];
+    afloc_status status = AFLOC_OK;
     if (local) status = ops->download(dev, local, dm->local, (size_t)B * D * s2 * sizeof(float));
     if (status == AFLOC_OK && local2)
         status = ops->download(dev, local2, dm->local2, (size_t)B * D * s1 * sizeof(float));
@@ -395,6 +418,51 @@ afloc_status afloc_device_image_forward(afloc_device_model *dm, const float *x, 
                           (int)B, (int)dm->max_batch);
     pthread_mutex_lock(&dm->lock);
     afloc_status status = image_forward_locked(dm, x, B, local, local2, global, function);
+    pthread_mutex_unlock(&dm->lock);
+    return status;
+}
+
+/* ---- localization maps ---- */
+
+static afloc_status localize_locked(afloc_device_model *dm, const float *x, int32_t B,
+                                    const float *report, float *frames, float *grids,
+                                    const char *function) {
+    const afloc_model *m = dm->model;
+    const struct afloc_inference *inf = m->inference;
+    const afloc_device_ops *ops = dm->ops;
+    afloc_device *dev = dm->dev;
+    int32_t S = inf->side[2], crop = inf->crop, D = inf->D;
+    size_t S2 = (size_t)S * S, crop2 = (size_t)crop * crop;
+    afloc_status status = ops->upload(dev, dm->report, report, (size_t)D * sizeof(float));
+    if (status != AFLOC_OK) return device_status(dm, status, function);
+    int32_t start = 0, end = 0;
+    AFLOC_TRY(encode_locked(dm, x, B, 1, 0, 0, &start, &end, function));
+    /* MODEL.md §8.1-8.3 per image: raw dot map, Gaussian, then one bilinear resize of the batch. */
+    for (int32_t b = 0; b < B; b++) {
+        ops->similarity_map_forward(dev, dm->raw + (size_t)b * S2, dm->local + (size_t)b * D * S2,
+                                    dm->report, D, S, S);
+        ops->gaussian_smooth_forward(dev, dm->smoothed + (size_t)b * S2, dm->raw + (size_t)b * S2,
+                                     S, S, m->config.gaussian_sigma, m->config.gaussian_truncate,
+                                     dm->map_scratch);
+    }
+    ops->bilinear_resize_forward(dev, dm->frames, dm->smoothed, B, 1, S, S, crop, crop, 0);
+    end = ops->mark(dev);
+    status = ops->download(dev, frames, dm->frames, (size_t)B * crop2 * sizeof(float));
+    if (status == AFLOC_OK && grids)
+        status = ops->download(dev, grids, dm->raw, (size_t)B * S2 * sizeof(float));
+    status = device_status(dm, status, function);
+    if (status == AFLOC_OK) dm->last_seconds = ops->elapsed(dev, start, end);
+    return status;
+}
+
+afloc_status afloc_device_localize(afloc_device_model *dm, const float *x, int32_t B,
+                                   const float *report, float *frames, float *grids,
+                                   const char *function) {
+    if (B < 1 || B > dm->max_batch)
+        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: batch %d outside 1..%d", function,
+                          (int)B, (int)dm->max_batch);
+    pthread_mutex_lock(&dm->lock);
+    afloc_status status = localize_locked(dm, x, B, report, frames, grids, function);
     pthread_mutex_unlock(&dm->lock);
     return status;
 }

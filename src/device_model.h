@@ -37,6 +37,14 @@ afloc_status afloc_device_image_forward(afloc_device_model *dm, const float *x, 
                                         float *local, float *local2, float *global,
                                         const char *function);
 
+/* Localization maps of B frames x (B, crop, crop) for one text embedding `report` (D), all on
+ * the device (MODEL.md §8.1-8.3: img_emb_l · report, Gaussian, bilinear to crop): frames
+ * (B, crop, crop) gets the smoothed maps on the model frame (not normalised), grids (B, S, S, may
+ * be NULL) the raw dot maps. Host memory in and out. */
+afloc_status afloc_device_localize(afloc_device_model *dm, const float *x, int32_t B,
+                                   const float *report, float *frames, float *grids,
+                                   const char *function);
+
 /* BERT on ids[0..L) (host), like text_encoder.c's bert_forward: hsum (L, C) gets the sum of the
  * last n hidden states; hidden_last (n, L, C) each used state when not NULL. Host outputs. */
 afloc_status afloc_device_bert_forward(afloc_device_model *dm, const int32_t *ids, int32_t L,

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "cpu/cpu_ops.h"
@@ -140,9 +141,12 @@ afloc_status afloc_train_step_compute(afloc_train_step *s, const float *images,
                                            s->scratch);
     const float ls = afloc_cpu_local_loss(s->d_l, s->d_s, NULL, emb_l, emb_s, len_s, s->B, s->D,
                                           s->S3, s->T, c->temp1, c->temp2, c->temp3, s->scratch);
+    struct timespec w0, w1;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
     const float lw = afloc_cpu_local_loss(s->d_l2, s->d_w, NULL, emb_l2, emb_w, len_w, s->B,
                                           s->D, s->S2, s->T, c->temp1, c->temp2, c->temp3,
                                           s->scratch);
+    clock_gettime(CLOCK_MONOTONIC, &w1);
 
     st = afloc_train_text_backward(s->text, s->grads, model->params, s->d_w, s->d_s, s->d_r);
     if (st != AFLOC_OK) return st;
@@ -155,6 +159,8 @@ afloc_status afloc_train_step_compute(afloc_train_step *s, const float *images,
         /* float sum, as torch adds the three float32 scalars */
         losses->total = (double)((lg + ls) + lw);
         losses->grad_norm = afloc_cpu_grad_norm(s->grads, model->table.total_floats);
+        losses->word_seconds =
+            (double)(w1.tv_sec - w0.tv_sec) + 1e-9 * (double)(w1.tv_nsec - w0.tv_nsec);
     }
     return AFLOC_OK;
 }
@@ -191,6 +197,13 @@ afloc_status afloc_train_step_run(afloc_train_step *s, const float *images, cons
 const float *afloc_train_step_grads(const afloc_train_step *s) { return s ? s->grads : NULL; }
 
 int64_t afloc_train_step_count(const afloc_train_step *s) { return s ? s->count : 0; }
+
+void afloc_train_step_adam_state(afloc_train_step *s, float **m, float **v) {
+    *m = s->m;
+    *v = s->v;
+}
+
+void afloc_train_step_set_count(afloc_train_step *s, int64_t count) { s->count = count; }
 
 int afloc_train_step_is_trained(const afloc_train_step *s, int32_t index) {
     if (!s || index < 0 || index >= s->model->table.count) return 0;

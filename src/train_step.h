@@ -35,6 +35,7 @@ typedef struct afloc_train_losses {
     double word;      /* L_SW                                  */
     double total;     /* global + sentence + word              */
     double grad_norm; /* L2 norm of the whole gradient buffer */
+    double word_seconds; /* wall time of the L_SW loss call (its forward and its own backward) */
 } afloc_train_losses;
 
 /* Adam and clipping hyperparameters of MODEL.md §7.1. */
@@ -74,6 +75,10 @@ afloc_status afloc_train_step_run(afloc_train_step *s, const float *images, cons
 const float *afloc_train_step_grads(const afloc_train_step *s);
 /* Number of Adam steps taken. */
 int64_t afloc_train_step_count(const afloc_train_step *s);
+/* The Adam moment buffers m and v (model layout, table.total_floats floats each) and the step
+ * count, writable, for checkpoints: a trainer saves them and restores them on resume. */
+void afloc_train_step_adam_state(afloc_train_step *s, float **m, float **v);
+void afloc_train_step_set_count(afloc_train_step *s, int64_t count);
 /* 1 when Adam updates table tensor `index`, else 0 (also for an index out of range). */
 int afloc_train_step_is_trained(const afloc_train_step *s, int32_t index);
 

@@ -707,8 +707,10 @@ typedef struct afloc_train_progress {
 } afloc_train_progress;
 
 /* Called after every step of afloc_trainer_fit on the fitting thread; `progress` is valid during
- * the call only. Return 0 to continue, nonzero to stop: fit then returns AFLOC_ERR_CANCELLED
- * right after that (complete) step, and the trainer can be saved or fit again. */
+ * the call only. The trainer's position is already advanced, so the callback may call
+ * afloc_trainer_get_state and afloc_trainer_save_checkpoint (not step, fit or load). Return 0 to
+ * continue, nonzero to stop: fit then returns AFLOC_ERR_CANCELLED right after that (complete)
+ * step, and the trainer can be saved or fit again. */
 typedef int32_t (*afloc_train_progress_fn)(void *user, const afloc_train_progress *progress);
 
 typedef struct afloc_trainer_options {
@@ -725,8 +727,8 @@ typedef struct afloc_trainer_options {
     int64_t  warmup_steps;      /* WARMUP_COSINE: >= 0; default 0                                 */
     int64_t  total_steps;       /* WARMUP_COSINE: step at which min_learning_rate is reached,
                                    >= warmup_steps; 0 (default) = epochs × batches per epoch,
-                                   set by the first afloc_trainer_fit (before it, steps stay at
-                                   the warmup rate)                                             */
+                                   set by the first afloc_trainer_fit (afloc_trainer_step
+                                   refuses to run while it is 0)                                */
     double   min_learning_rate; /* WARMUP_COSINE: final rate, >= 0; default 0                     */
     int32_t  caption_mode;      /* afloc_train_caption_mode; default RANDOM (official)           */
     float    dropout;           /* BERT dropout probability, 0 <= p < 1; default 0.1              */

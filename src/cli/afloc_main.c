@@ -16,6 +16,8 @@ static const char usage[] =
     "                       model ships yet); writes pictures to DIR (./afloc-demo)\n"
     "  init OUT --vocab V [--config C.json] [--seed N]\n"
     "                       a new model with PyTorch-default initial weights, saved to OUT\n"
+    "  train MANIFEST.csv --model IN --out OUT [--epochs N] [--batch B] ...\n"
+    "                       train on image/report pairs (`afloc train --help` lists options)\n"
     "  localize MODEL IMAGE.png \"text\" [--out DIR]\n"
     "                       heatmap of a finding: DIR/heatmap.png (original pixel grid) and\n"
     "                       DIR/overlay.png (colormap on the image); DIR defaults to .\n"
@@ -69,6 +71,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "classify")) return afloc_cli_classify(argc - 2, argv + 2);
     if (!strcmp(argv[1], "embed")) return afloc_cli_embed(argc - 2, argv + 2);
     if (!strcmp(argv[1], "init")) return afloc_cli_init(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "train")) return afloc_cli_train(argc - 2, argv + 2);
     fprintf(stderr, "afloc: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

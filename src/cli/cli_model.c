@@ -16,7 +16,7 @@ int cli_model_load(const char *command, const char *path, cli_model *m) {
     memset(&o, 0, sizeof o);
     o.struct_size = sizeof o;
     afloc_context_options_default(&o);
-    o.backend = AFLOC_BACKEND_CPU; /* the CUDA backend has no compute ops in 0.1 */
+    o.backend = AFLOC_BACKEND_AUTO; /* the GPU when the CUDA plugin finds one, else the CPU */
     afloc_status s = afloc_context_create(&o, &m->context);
     if (s != AFLOC_OK) return cli_fail(command, "afloc_context_create", s);
     s = afloc_model_load(m->context, path, &m->model);

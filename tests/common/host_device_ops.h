@@ -129,6 +129,17 @@ static void host_embedding(afloc_device *dev, float *out, const int32_t *ids,
     afloc_cpu_embedding_forward(out, ids, type_ids, word, position, token_type, T, C);
 }
 
+static void host_similarity(afloc_device *dev, float *out, const float *features,
+                            const float *text, int32_t D, int32_t H, int32_t W) {
+    (void)dev;
+    afloc_cpu_similarity_map_forward(out, features, text, D, H, W);
+}
+static void host_gaussian(afloc_device *dev, float *out, const float *in, int32_t H, int32_t W,
+                          float sigma, float truncate, void *scratch) {
+    (void)dev;
+    afloc_cpu_gaussian_smooth_forward(out, in, H, W, sigma, truncate, (float *)scratch);
+}
+
 static const afloc_device_ops *host_device_ops(void) {
     static afloc_device_ops ops;
     memset(&ops, 0, sizeof ops);
@@ -156,6 +167,8 @@ static const afloc_device_ops *host_device_ops(void) {
     ops.attention_forward = host_attention;
     ops.attention_scratch_bytes = host_attention_scratch;
     ops.embedding_forward = host_embedding;
+    ops.similarity_map_forward = host_similarity;
+    ops.gaussian_smooth_forward = host_gaussian;
     return &ops;
 }
 

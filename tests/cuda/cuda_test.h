@@ -60,6 +60,8 @@ static inline void cuda_test_open(cuda_test *t, int32_t math) {
     char path[4200];
     cuda_test_plugin_path(path, sizeof path);
     afloc_context_options options;
+    memset(&options, 0, sizeof options);
+    options.struct_size = sizeof options;
     afloc_context_options_default(&options);
     options.backend = AFLOC_BACKEND_CUDA;
     options.plugin_path = path;

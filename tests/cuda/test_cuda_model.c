@@ -3,10 +3,11 @@
  * (global, local), the text embedding and the localization maps must agree within 1e-4 of the
  * largest CPU value (fp32 mode: cuDNN/cuBLAS sum in other orders than oneDNN/OpenBLAS; the
  * PyTorch parity tests use the same bound). Two configs: the tiny CLI config and the paper's
- * (ResNet-50 + 12-layer BERT, a generated 30522-token vocabulary). Then a batch of 4 images
+ * (ResNet-50 + 12-layer BERT, a generated 28996-token vocabulary). Then a batch of 4 images
  * through the device encoder at once against the CPU per image, in fp32 and in bf16 mode
  * (tolerance 5e-2: bf16 keeps 8 mantissa bits through 50 convolutions). */
 #include "cuda_test.h"
+#include "cpu/cpu_ops.h"
 #include "device_model.h"
 #include "inference.h"
 
@@ -28,12 +29,12 @@ static char *read_text(const char *path, size_t *size) {
 
 /* The paper config's vocabulary size, filled with made-up tokens after the tiny vocabulary. */
 static char *paper_vocab(const char *tiny, size_t tiny_size, size_t *size) {
-    size_t cap = tiny_size + 30522 * 12;
+    size_t cap = tiny_size + 28996 * 12;
     char *v = (char *)malloc(cap);
     memcpy(v, tiny, tiny_size);
     size_t at = tiny_size, lines = 0;
     for (size_t i = 0; i < tiny_size; i++) lines += tiny[i] == '\n';
-    for (size_t k = lines; k < 30522; k++) at += (size_t)snprintf(v + at, cap - at, "tok%05zu\n", k);
+    for (size_t k = lines; k < 28996; k++) at += (size_t)snprintf(v + at, cap - at, "tok%05zu\n", k);
     *size = at;
     return v;
 }
@@ -149,6 +150,28 @@ static void compare_batch(const char *name, afloc_model *cpu, afloc_model *gpu,
     cuda_test_compare("batch img_emb_l2", shape, got_l2, want_l2, B * D * S1, tol);
     cuda_test_compare("batch img_emb_g", shape, got_g, want_g, B * D, tol);
     printf("  device encoder time for the batch: %.3f ms\n", afloc_device_model_last_seconds(dm) * 1e3);
+
+    /* The device map pipeline (afloc_device_localize) vs the CPU ops on the CPU encoder's maps. */
+    int32_t S = inf->side[2], crop = inf->crop;
+    float *text = cuda_test_random(D, -1.0f, 1.0f, 5), *smooth = cuda_test_host(S2), *tmp = cuda_test_host(S2);
+    float *want_frames = cuda_test_host(B * crop2), *got_frames = cuda_test_host(B * crop2);
+    float *want_grids = cuda_test_host(B * S2), *got_grids = cuda_test_host(B * S2);
+    for (int b = 0; b < B; b++) {
+        afloc_cpu_similarity_map_forward(want_grids + b * S2, want_l + b * D * S2, text, (int32_t)D, S, S);
+        afloc_cpu_gaussian_smooth_forward(smooth, want_grids + b * S2, S, S, cpu->config.gaussian_sigma,
+                                          cpu->config.gaussian_truncate, tmp);
+        afloc_cpu_bilinear_resize_forward(want_frames + b * crop2, smooth, 1, 1, S, S, crop, crop, 0);
+    }
+    CHECK_STATUS(afloc_device_localize(dm, x, B, text, got_frames, got_grids, "test"), AFLOC_OK);
+    cuda_test_compare("batch localize grids", shape, got_grids, want_grids, B * S2, tol);
+    cuda_test_compare("batch localize frames", shape, got_frames, want_frames, B * crop2, tol);
+    free(text);
+    free(smooth);
+    free(tmp);
+    free(want_frames);
+    free(got_frames);
+    free(want_grids);
+    free(got_grids);
     afloc_device_model_free(dm);
     free(x);
     free(want_l);
@@ -164,6 +187,8 @@ int main(void) {
     cuda_test_open(&t, AFLOC_DEVICE_MATH_FP32);
     afloc_context *cpu_context = NULL;
     afloc_context_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
     afloc_context_options_default(&o);
     o.backend = AFLOC_BACKEND_CPU;
     CHECK_STATUS(afloc_context_create(&o, &cpu_context), AFLOC_OK);

@@ -97,6 +97,33 @@ int main(void) {
     CHECK_STATUS(afloc_device_image_forward(dm, x, B + 1, got[0], NULL, NULL, "test"),
                  AFLOC_ERR_INVALID_ARGUMENT);
 
+    /* The device map pipeline (afloc_device_localize) vs the CPU ops on the host encoder's maps. */
+    {
+        int32_t S = inf->side[2], crop = inf->crop;
+        float *text = malloc(D * sizeof(float)), *raw = malloc(S2 * sizeof(float));
+        float *smooth = malloc(S2 * sizeof(float)), *tmp = malloc(S2 * sizeof(float));
+        float *want_frames = malloc(B * crop2 * sizeof(float)), *got_frames = malloc(B * crop2 * sizeof(float));
+        float *got_grids = malloc(B * S2 * sizeof(float)), *want_grids = malloc(B * S2 * sizeof(float));
+        for (size_t d = 0; d < D; d++) text[d] = (float)cos(0.1 * (double)d);
+        for (int b = 0; b < B; b++) {
+            afloc_cpu_similarity_map_forward(want_grids + b * S2, want[0] + b * D * S2, text, (int32_t)D, S, S);
+            afloc_cpu_gaussian_smooth_forward(smooth, want_grids + b * S2, S, S, model->config.gaussian_sigma,
+                                              model->config.gaussian_truncate, tmp);
+            afloc_cpu_bilinear_resize_forward(want_frames + b * crop2, smooth, 1, 1, S, S, crop, crop, 0);
+        }
+        CHECK_STATUS(afloc_device_localize(dm, x, B, text, got_frames, got_grids, "test"), AFLOC_OK);
+        compare("device localize grids", got_grids, want_grids, B * S2, 1e-5);
+        compare("device localize frames", got_frames, want_frames, B * crop2, 1e-5);
+        free(text);
+        free(raw);
+        free(smooth);
+        free(tmp);
+        free(want_frames);
+        free(got_frames);
+        free(got_grids);
+        free(want_grids);
+    }
+
     /* The public entry points with the device model attached (as on a CUDA context) vs without. */
     enum { W = 90, H = 70 };
     static uint8_t pixels[W * H];

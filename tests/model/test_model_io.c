@@ -459,12 +459,13 @@ static void test_misuse(afloc_context *context) {
     CHECK_STATUS(afloc_model_save(a, "/nonexistent-dir/x.safetensors"), AFLOC_ERR_IO);
     afloc_model_free(a);
 
-    /* a CUDA context (faked: no device is needed to test the refusal) */
+    /* a CUDA context without its plugin table (faked; a real one always has it): refused */
     afloc_context fake = *context;
     fake.backend = AFLOC_BACKEND_CUDA;
-    CHECK_STATUS(afloc_model_create(&fake, small_config, vocab16, sizeof vocab16 - 1, 1, &m), AFLOC_ERR_UNSUPPORTED);
+    fake.cuda = NULL;
+    CHECK_STATUS(afloc_model_create(&fake, small_config, vocab16, sizeof vocab16 - 1, 1, &m), AFLOC_ERR_INTERNAL);
     CHECK(strstr(afloc_last_error(), "CUDA") != NULL);
-    CHECK_STATUS(afloc_model_load(&fake, "x", &m), AFLOC_ERR_UNSUPPORTED);
+    CHECK_STATUS(afloc_model_load(&fake, "x", &m), AFLOC_ERR_INTERNAL);
     CHECK(m == sentinel);
 }
 

@@ -351,6 +351,6 @@ def test_tokenizer(model_path):
 def test_public_names_resolve():
     for name in afloc.__all__:
         assert getattr(afloc, name) is not None
-    assert "Trainer" not in afloc.__all__ and "Trainer" in afloc.__doc__
+    assert "Trainer" in afloc.__all__ and "Trainer" in afloc.__doc__
     with pytest.raises(AttributeError):
-        afloc.Trainer
+        afloc.NoSuchName

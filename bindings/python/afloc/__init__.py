@@ -14,8 +14,8 @@ Tokenizer, clean_prompt, config_default, model_file_inspect, version, and AflocE
 subclass per status. The raw ctypes declarations of every C function are in afloc._capi; the
 checkpoint converter is ``python -m afloc.convert``.
 
-Not here yet: afloc.Trainer (training with a progress callback) arrives together with the C
-trainer, which libafloc 0.1 does not have.
+Training: afloc.Trainer (step, fit over a manifest with a progress callback, checkpoints and
+resume; see afloc.trainer).
 
 libafloc.so is found through $AFLOC_LIBRARY, next to this package, in a build*/ folder of the
 source tree the package runs from, or on the system path (see afloc._library). It is loaded on
@@ -35,7 +35,9 @@ __all__ = [
     "preprocess", "letterbox_u8", "heatmap_to_original",
     "clean_prompt", "config_default", "model_file_inspect",
     "LibraryNotFoundError",
+    "Trainer", "LossTerms", "TrainProgress", "TrainerState",
 ]
+_TRAINER_NAMES = ("Trainer", "LossTerms", "TrainProgress", "TrainerState")
 
 __version__ = "0.1.0"  # of these bindings; version() is the loaded library's
 
@@ -45,7 +47,7 @@ def __getattr__(name):
         from ._library import LibraryNotFoundError
         return LibraryNotFoundError
     if name in __all__:
-        api = importlib.import_module(".api", __name__)
+        api = importlib.import_module(".trainer" if name in _TRAINER_NAMES else ".api", __name__)
         value = getattr(api, name)
         globals()[name] = value
         return value

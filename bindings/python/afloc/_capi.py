@@ -167,6 +167,72 @@ class Heatmaps(_Sized):
                 ("original_len", ctypes.c_size_t)]
 
 
+# ---- training ----
+
+LR_SCHEDULE_CONSTANT = 0
+LR_SCHEDULE_STEP = 1
+LR_SCHEDULE_WARMUP_COSINE = 2
+TRAIN_CAPTIONS_RANDOM = 0
+TRAIN_CAPTIONS_FULL = 1
+
+
+class TrainLossTerms(_Sized):
+    _fields_ = [("struct_size", ctypes.c_size_t),
+                ("global_", ctypes.c_double),
+                ("sentence", ctypes.c_double),
+                ("word", ctypes.c_double),
+                ("total", ctypes.c_double),
+                ("grad_norm", ctypes.c_double),
+                ("learning_rate", ctypes.c_double),
+                ("step_seconds", ctypes.c_double),
+                ("word_loss_seconds", ctypes.c_double)]
+
+
+class TrainProgress(_Sized):
+    _fields_ = [("struct_size", ctypes.c_size_t),
+                ("step", ctypes.c_int64),
+                ("epoch", ctypes.c_int32),
+                ("epochs", ctypes.c_int32),
+                ("batch", ctypes.c_int32),
+                ("batches_per_epoch", ctypes.c_int32),
+                ("loss", TrainLossTerms),
+                ("images_per_second", ctypes.c_double),
+                ("eta_seconds", ctypes.c_double)]
+
+
+# int32_t (*afloc_train_progress_fn)(void *user, const afloc_train_progress *progress)
+TRAIN_PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(TrainProgress))
+
+
+class TrainerOptions(_Sized):
+    _fields_ = [("struct_size", ctypes.c_size_t),
+                ("batch_size", ctypes.c_int32),
+                ("epochs", ctypes.c_int32),
+                ("seed", ctypes.c_uint64),
+                ("threads", ctypes.c_int32),
+                ("lr_schedule", ctypes.c_int32),
+                ("learning_rate", ctypes.c_double),
+                ("lr_gamma", ctypes.c_double),
+                ("lr_step_epochs", ctypes.c_int32),
+                ("warmup_steps", ctypes.c_int64),
+                ("total_steps", ctypes.c_int64),
+                ("min_learning_rate", ctypes.c_double),
+                ("caption_mode", ctypes.c_int32),
+                ("dropout", ctypes.c_float),
+                ("drop_last", ctypes.c_int32),
+                ("progress", TRAIN_PROGRESS_FN),
+                ("progress_user", ctypes.c_void_p)]
+
+
+class TrainerState(_Sized):
+    _fields_ = [("struct_size", ctypes.c_size_t),
+                ("step", ctypes.c_int64),
+                ("epoch", ctypes.c_int32),
+                ("batch", ctypes.c_int32),
+                ("seed", ctypes.c_uint64),
+                ("learning_rate", ctypes.c_double)]
+
+
 # ---- the function table, in header order ----
 
 _vp = ctypes.c_void_p
@@ -240,6 +306,17 @@ FUNCTIONS = [
     ("afloc_prompt_set_create", [_vp, _pcp, _i32, _pvp], _st),
     ("afloc_model_classify_prompt_set", [_vp, _P(ImageView), _vp, ctypes.c_float, _pf, _pf], _st),
     ("afloc_prompt_set_free", [_vp], None),
+    # training
+    ("afloc_trainer_options_default", [_P(TrainerOptions)], _st),
+    ("afloc_trainer_create", [_vp, _P(TrainerOptions), _pvp], _st),
+    ("afloc_trainer_free", [_vp], None),
+    ("afloc_trainer_step", [_vp, _pf, _sz, _pcp, _i32, _P(TrainLossTerms)], _st),
+    ("afloc_trainer_fit", [_vp, _cp, _cp, _i32], _st),
+    ("afloc_trainer_set_epoch", [_vp, _i32], _st),
+    ("afloc_trainer_get_state", [_vp, _P(TrainerState)], _st),
+    ("afloc_trainer_save_checkpoint", [_vp, _cp], _st),
+    ("afloc_trainer_load_checkpoint", [_vp, _cp], _st),
+    ("afloc_trainer_update_model", [_vp], _st),
     # model files
     ("afloc_model_file_inspect", [_cp, _cp, _sz, _psz], _st),
     ("afloc_tokenizer_load_model_file", [_cp, _P(TokenizerOptions), _pvp], _st),

@@ -1,0 +1,82 @@
+/* test_cuda_resize.c: kernels/resize.cu against src/cpu/resize.c on the same random inputs:
+ * bilinear resize forward and backward, align_corners 1 and 0, at the AFLoc sizes 224→299 (image
+ * preprocessing, MODEL.md §3.1) and 19→224 / 38→224 (heatmap upsampling, §8.3, batch 2), plus
+ * 7→13 with C = 3, a non-square 5x7→11x13, a downscale 13x11→7x5 and 1→5 (a one-sample axis).
+ * Backward gradients start from random values, so the += accumulation is checked.
+ *
+ * Tolerances (scale-relative, cuda_test.h):
+ *  - forward 1e-6: the kernel repeats the CPU's float/double index math and fmaf blends with
+ *    explicitly rounded intrinsics, so it is expected BIT-EXACT; the number of differing elements
+ *    is printed for the record.
+ *  - backward 1e-6: the gather adds the same products in the CPU's scatter order, so it is also
+ *    expected bit-exact (count printed).
+ *
+ * Dimension letters: B batch, C channels, H W input side, OH OW output side. */
+#include "cpu/cpu_ops.h"
+#include "cuda_test.h"
+
+#define TOL_RESIZE_FWD 1e-6
+#define TOL_RESIZE_BWD 1e-6
+
+static void report_bits(const char *op, const char *shape, const float *gpu, const float *cpu,
+                        size_t n) {
+    size_t differ = 0;
+    for (size_t i = 0; i < n; i++) differ += memcmp(&gpu[i], &cpu[i], sizeof(float)) != 0;
+    printf("%-28s %-26s bit-exact: %zu of %zu elements differ\n", op, shape, differ, n);
+}
+
+static void test_resize(cuda_test *t, int32_t B, int32_t C, int32_t H, int32_t W, int32_t OH,
+                        int32_t OW, int32_t align_corners) {
+    char shape[64];
+    snprintf(shape, sizeof shape, "(%d,%d,%dx%d->%dx%d) ac%d", B, C, H, W, OH, OW, align_corners);
+    const size_t n_in = (size_t)B * C * H * W, n_out = (size_t)B * C * OH * OW;
+    float *in = cuda_test_random(n_in, -2.0f, 2.0f, 10 + n_in + (size_t)align_corners);
+    float *dout = cuda_test_random(n_out, -1.0f, 1.0f, 20 + n_out);
+    float *dinit = cuda_test_random(n_in, -0.5f, 0.5f, 30 + n_in);
+    float *cpu_out = cuda_test_host(n_out), *gpu_out = cuda_test_host(n_out);
+    float *cpu_din = cuda_test_host(n_in), *gpu_din = cuda_test_host(n_in);
+
+    afloc_cpu_bilinear_resize_forward(cpu_out, in, B, C, H, W, OH, OW, align_corners);
+    memcpy(cpu_din, dinit, n_in * sizeof(float));
+    afloc_cpu_bilinear_resize_backward(cpu_din, dout, B, C, H, W, OH, OW, align_corners);
+
+    float *d_in = cuda_test_upload(t, in, n_in), *d_dout = cuda_test_upload(t, dout, n_out);
+    float *d_out = (float *)cuda_test_alloc(t, n_out * sizeof(float));
+    float *d_din = cuda_test_upload(t, dinit, n_in);
+    t->ops->bilinear_resize_forward(t->dev, d_out, d_in, B, C, H, W, OH, OW, align_corners);
+    t->ops->bilinear_resize_backward(t->dev, d_din, d_dout, B, C, H, W, OH, OW, align_corners);
+    cuda_test_download(t, gpu_out, d_out, n_out);
+    cuda_test_download(t, gpu_din, d_din, n_in);
+    cuda_test_compare("bilinear_resize_forward", shape, gpu_out, cpu_out, n_out, TOL_RESIZE_FWD);
+    report_bits("bilinear_resize_forward", shape, gpu_out, cpu_out, n_out);
+    cuda_test_compare("bilinear_resize_backward", shape, gpu_din, cpu_din, n_in, TOL_RESIZE_BWD);
+    report_bits("bilinear_resize_backward", shape, gpu_din, cpu_din, n_in);
+
+    free(in);
+    free(dout);
+    free(dinit);
+    free(cpu_out);
+    free(gpu_out);
+    free(cpu_din);
+    free(gpu_din);
+}
+
+int main(void) {
+    cuda_test t;
+    cuda_test_open(&t, AFLOC_DEVICE_MATH_FP32);
+
+    for (int32_t ac = 0; ac <= 1; ac++) {
+        test_resize(&t, 1, 1, 224, 224, 299, 299, ac);
+        test_resize(&t, 2, 1, 19, 19, 224, 224, ac);
+        test_resize(&t, 1, 1, 38, 38, 224, 224, ac);
+        test_resize(&t, 1, 3, 7, 7, 13, 13, ac);
+        test_resize(&t, 2, 3, 5, 7, 11, 13, ac);
+        test_resize(&t, 1, 2, 13, 11, 7, 5, ac);
+        test_resize(&t, 1, 1, 1, 1, 5, 5, ac);
+        test_resize(&t, 1, 2, 1, 4, 5, 1, ac);
+    }
+
+    cuda_test_sync(&t, "resize");
+    cuda_test_close(&t);
+    return test_finish("test_cuda_resize");
+}
