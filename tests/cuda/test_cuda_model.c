@@ -4,8 +4,9 @@
  * largest CPU value (fp32 mode: cuDNN/cuBLAS sum in other orders than oneDNN/OpenBLAS; the
  * PyTorch parity tests use the same bound). Two configs: the tiny CLI config and the paper's
  * (ResNet-50 + 12-layer BERT, a generated 28996-token vocabulary). Then a batch of 4 images
- * through the device encoder at once against the CPU per image, in fp32 and in bf16 mode
- * (tolerance 5e-2: bf16 keeps 8 mantissa bits through 50 convolutions). */
+ * through the device encoder at once against the CPU per image, and the device map pipeline
+ * (afloc_device_localize), in fp32 and in bf16 mode (tolerance 1e-2: bf16 GEMMs and TF32
+ * convolutions through the whole trunk; measured 2.8e-3 on an H200). */
 #include "cuda_test.h"
 #include "cpu/cpu_ops.h"
 #include "device_model.h"
@@ -219,7 +220,7 @@ int main(void) {
     gpu = make_model(t.context, NULL, pv, pv_size);
     compare_models("paper", cpu, gpu);
     compare_batch("paper", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_FP32, 1e-4);
-    compare_batch("paper", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_BF16, 5e-2);
+    compare_batch("paper", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_BF16, 1e-2);
     afloc_model_free(cpu);
     afloc_model_free(gpu);
     free(pv);
