@@ -262,9 +262,9 @@ def member_table(block):
             continue
         decl = re.sub(r"\s+", " ", decl)
         if block["kind"] == "struct":
-            m = re.match(r"^(.*?)(\w+)$", decl)
+            m = re.match(r"^(.*?)(\w+)(\[\w+\])?$", decl)  # "double iou[5]": type double[5]
             ctype, name = m.group(1).replace(" *", "*").strip(), m.group(2)
-            ctype = ctype.replace("*", " *").replace("  ", " ")
+            ctype = ctype.replace("*", " *").replace("  ", " ") + (m.group(3) or "")
             rows.append(f"| `{name}` | `{ctype}` | {cell(comment)} |")
         else:
             name, _, value = (p.strip() for p in decl.partition("="))

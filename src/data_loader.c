@@ -31,7 +31,8 @@ struct afloc_data_loader {
     int32_t *order;      /* the producer's permutation of the rows */
     int64_t order_epoch; /* the epoch `order` belongs to, -1: none */
     loader_slot slots[2];
-    int64_t produced, consumed; /* batches filled / handed out        */
+    int64_t produced, consumed; /* batch sequence numbers (over all epochs) filled / handed
+                                   out next; both start at options.start_batch */
     int current;                /* slot the caller holds, -1: none    */
     afloc_status failed;        /* sticky error once reported         */
     char failed_message[AFLOC_ERROR_CAPACITY];
@@ -53,6 +54,7 @@ void afloc_data_loader_options_default(afloc_data_loader_options *options) {
     options->caption_mode = AFLOC_CAPTION_MODE_OFFICIAL;
     options->drop_last = 1;
     options->threaded = 1;
+    options->start_batch = 0;
 }
 
 /* Fills `slot` with batch number `seq` (counted over all epochs). Runs on the worker thread (or
@@ -194,6 +196,9 @@ afloc_status afloc_data_loader_create(const afloc_manifest *manifest, const aflo
     if (o->caption_mode != AFLOC_CAPTION_MODE_OFFICIAL && o->caption_mode != AFLOC_CAPTION_MODE_FULL)
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: caption mode %d is not 0 or 1", function,
                           o->caption_mode);
+    if (o->start_batch < 0 || o->start_batch > ((int64_t)1 << 60))
+        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: start batch %lld outside 0..2^60", function,
+                          (long long)o->start_batch);
     size_t plane = (size_t)o->crop_size * (size_t)o->crop_size, B = (size_t)o->batch_size;
     if (B > ((size_t)1 << 40) / plane)
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: batch of %zu images of %zu floats is too large",
@@ -220,6 +225,9 @@ afloc_status afloc_data_loader_create(const afloc_manifest *manifest, const aflo
     L->batches_per_epoch = o->drop_last ? manifest->count / o->batch_size
                                         : (manifest->count + o->batch_size - 1) / o->batch_size;
     L->order_epoch = -1;
+    /* the seek: fill_slot derives the epoch's shuffle and the batch's caption stream from the
+     * sequence number alone, so starting the counters here is all skipping takes */
+    L->produced = L->consumed = o->start_batch;
     L->current = -1;
     L->threaded = o->threaded != 0;
     if (L->threaded) {

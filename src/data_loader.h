@@ -5,7 +5,10 @@
  * Determinism: epoch e visits the rows in the order of a Fisher-Yates shuffle driven by
  * afloc_rng_seed(seed, 2e + 1); the captions of batch b of epoch e use afloc_rng_seed(seed,
  * 2(e·2^32 + b) + 2), drawn sample by sample in batch order. Nothing depends on timing, so the
- * threaded and synchronous loaders give bit-identical batches. */
+ * threaded and synchronous loaders give bit-identical batches. Both streams are seeded afresh
+ * per epoch and per batch (no state carried from one batch to the next), so a loader can start
+ * at any batch (start_batch) without preparing the ones before it: a resumed fit decodes no
+ * image it will not train on. */
 #ifndef AFLOC_DATA_LOADER_H
 #define AFLOC_DATA_LOADER_H
 
@@ -25,6 +28,9 @@ typedef struct afloc_data_loader_options {
     int32_t  caption_mode; /* afloc_caption_mode                                            */
     int32_t  drop_last;    /* 1: every batch has B samples; 0: the epoch's last may be smaller */
     int32_t  threaded;     /* 1: a worker thread prepares the next batch; 0: synchronous    */
+    int64_t  start_batch;  /* first batch handed out, counted over all epochs (epoch ·
+                              batches per epoch + index), >= 0; the batches before it are
+                              skipped without being prepared (no PNG decoded)              */
 } afloc_data_loader_options;
 
 /* One prepared batch, owned by the loader, valid until the next afloc_data_loader_next or free. */
@@ -40,7 +46,7 @@ typedef struct afloc_data_batch {
 typedef struct afloc_data_loader afloc_data_loader;
 
 /* Fills *options with B = 1, 224/224, mean = std = 0.5, seed 0, official captions, drop_last 1,
- * threaded 1. */
+ * threaded 1, start_batch 0. */
 void afloc_data_loader_options_default(afloc_data_loader_options *options);
 
 /* Creates a loader over `manifest` and `cache` (both borrowed: they must outlive the loader; the

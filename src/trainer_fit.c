@@ -62,15 +62,13 @@ static int report(fit_run *r, const afloc_train_loss_terms *terms, int32_t epoch
     return o->progress(o->progress_user, &p) != 0;
 }
 
-/* The loop: skips to the trainer's position, then one step per batch until r->epochs. */
+/* The loop: one step per batch from the trainer's position until r->epochs. */
 static afloc_status fit_loop(fit_run *r, afloc_data_loader *loader, const char *fn) {
     afloc_trainer *t = r->t;
     const afloc_data_batch *batch = NULL;
     if (t->epoch >= r->epochs) return AFLOC_OK;
-    /* resume: the loader starts at epoch 0 batch 0 and has no seek, so earlier batches are
-     * prepared and dropped (their images decoded: a resumed fit pays that once) */
-    const int64_t skip = (int64_t)t->epoch * r->per_epoch + t->batch;
-    for (int64_t k = 0; k < skip; k++) AFLOC_TRY(afloc_data_loader_next(loader, &batch, fn));
+    /* a resumed trainer's position is the loader's start_batch: the first batch is already
+     * the trainer's (checked below), nothing before it was prepared */
     while (t->epoch < r->epochs) {
         AFLOC_TRY(afloc_data_loader_next(loader, &batch, fn));
         if (batch->epoch != t->epoch || batch->index != t->batch)
@@ -117,6 +115,13 @@ afloc_status afloc_trainer_fit(afloc_trainer *t, const char *manifest_path, cons
     if (st == AFLOC_OK && per_epoch < 1)
         st = afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: batch_size %d with drop_last leaves no "
                         "batch of the %d rows of %s", fn, (int)B, (int)n, manifest->name);
+    /* where this fit starts: the trainer's position, or the next epoch for a position past this
+     * manifest's epoch end; applied to the trainer once the loader exists */
+    int32_t start_epoch = t->epoch, start_index = t->batch;
+    if (start_index >= per_epoch) {
+        start_epoch++;
+        start_index = 0;
+    }
     if (st == AFLOC_OK) {
         afloc_data_loader_options lo;
         afloc_data_loader_options_default(&lo);
@@ -127,18 +132,17 @@ afloc_status afloc_trainer_fit(afloc_trainer *t, const char *manifest_path, cons
         lo.caption_mode = t->options.caption_mode;
         lo.drop_last = t->options.drop_last;
         lo.threaded = 1;
+        lo.start_batch = (int64_t)start_epoch * per_epoch + start_index; /* no decoding before */
         st = afloc_data_loader_create(manifest, cache, &lo, &loader, fn);
     }
     if (st == AFLOC_OK) {
+        t->epoch = start_epoch;
+        t->batch = start_index;
         /* a fit of this manifest fixes the cosine schedule's length once; a checkpoint keeps it */
         afloc_lr_schedule *s = &t->schedule;
         if (s->kind == AFLOC_LR_WARMUP_COSINE && s->total_steps == 0) {
             s->total_steps = (int64_t)epochs * per_epoch;
             if (s->total_steps < s->warmup_steps) s->total_steps = s->warmup_steps;
-        }
-        if (t->batch >= per_epoch) { /* a position past this manifest's epoch end */
-            t->epoch++;
-            t->batch = 0;
         }
         fit_run r = {.t = t, .epochs = epochs, .per_epoch = per_epoch, .start = seconds_now()};
         r.steps_left = (int64_t)(epochs - t->epoch) * per_epoch - t->batch;

@@ -831,6 +831,180 @@ AFLOC_API afloc_status afloc_trainer_load_checkpoint(afloc_trainer *trainer, con
  * AFLOC_ERR_INVALID_ARGUMENT, AFLOC_ERR_OUT_OF_MEMORY (the old plan is then kept). Since 0.1. */
 AFLOC_API afloc_status afloc_trainer_update_model(afloc_trainer *trainer);
 
+/* ==== evaluation: section owned by src/eval_metrics.c ==== */
+
+/* The localization metrics of the official MS-CXR evaluation (MODEL.md §8.4, §9) and the
+ * classification metrics of §9.7. All of them are pure functions of caller-owned arrays: no
+ * context, no allocation visible to the caller, thread-safe on distinct output buffers.
+ *
+ * Maps are S x S float32, row-major (index y * S + x), in the letterboxed S-frame of §2.2: the
+ * `frame` map afloc_model_localize writes with normalize = 0. Masks are S x S uint8 of the same
+ * layout: 0 background, 1 one box, 2 or more overlapping boxes. In a map NaN means "excluded"
+ * (the evaluation margin); ±Inf is refused. Undefined metrics are NaN, as in the reference. */
+
+#define AFLOC_EVAL_MAX_SIZE       16384   /* largest map side S                        */
+#define AFLOC_EVAL_MAX_RESAMPLES  1000000 /* most bootstrap resamples                  */
+#define AFLOC_EVAL_THRESHOLDS     5       /* IoU/Dice thresholds 0.1, 0.2, ..., 0.5    */
+
+/* Applies the §8.4 evaluation protocol to `map` in place (S x S float32, caller-owned, not NULL).
+ * With margin != 0, every pixel outside the central square of side int(448 * S / 512) is set to
+ * NaN (a 14-pixel border at S = 224; the square starts at floor((S - side) / 2)). Then the
+ * non-NaN pixels become h' = 2 (h - min) / (max - min) - 1 in [-1, 1], computed in float32 in
+ * the reference's order ((h - min) / (max - min)) * 2 - 1. NaN pixels already present stay NaN
+ * and are excluded like the margin. A constant map (max = min) becomes all 0 (the reference
+ * code fails there); a map without any non-NaN pixel is left all NaN. Returns
+ * AFLOC_ERR_INVALID_ARGUMENT (map NULL, S < 1, a ±Inf pixel: the message gives its index) or
+ * AFLOC_ERR_LIMIT (S > AFLOC_EVAL_MAX_SIZE); on failure the map is untouched. Thread-safe.
+ * Since 0.1. */
+AFLOC_API afloc_status afloc_eval_normalize_map(float *map, int32_t S, int32_t margin);
+
+/* Adds one ground-truth box to `mask` (S x S uint8, caller-owned, not NULL), as the reference's
+ * box_transfer/box2mask (§9.1). The box (x, y, w, h) is in pixels of the original image of
+ * `width` x `height` (>= 1). With k = S / max(width, height) and the §2.2 letterbox (the resized
+ * side is int(side * k), the pad before it floor((S - resized) / 2), on the left for tall or
+ * square images and on top for wide ones), the frame box is x' = floor(x k + pad_left),
+ * y' = floor(y k + pad_top), w' = floor(w k), h' = floor(h k), and every mask pixel of rows
+ * y' .. y'+h'-1 and columns x' .. x'+w'-1 inside the frame is incremented (saturating at 255), so
+ * boxes of one phrase add up to 2 where they overlap. Rows and columns outside 0..S-1 are
+ * clipped (numpy would count a negative start from the far edge; such boxes are malformed).
+ * Returns AFLOC_ERR_INVALID_ARGUMENT (mask NULL, S < 1, width or height < 1, a non-finite
+ * coordinate) or AFLOC_ERR_LIMIT (S > AFLOC_EVAL_MAX_SIZE); the mask is untouched on failure.
+ * Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_eval_box_to_mask(uint8_t *mask, int32_t S, int32_t width,
+                                              int32_t height, double x, double y, double w,
+                                              double h);
+
+/* The metrics of one image-phrase pair, written by afloc_eval_pair. */
+typedef struct afloc_eval_pair_metrics {
+    size_t  struct_size; /* set by the caller to sizeof(afloc_eval_pair_metrics)               */
+    double  iou[5];      /* §9.2 IoU at θ = 0.1 .. 0.5; NaN if nothing predicted or no box     */
+    double  dice[5];     /* §9.3 Dice 2|P∧G| / (|P| + |G|) at the same θ; same NaN rule        */
+    double  cnr;         /* §9.4 contrast-to-noise ratio, signed; NaN if inside or outside is
+                            empty, 0 if both variances are 0                                   */
+    int32_t hit;         /* §9.5 pointing game: 1 if the first maximum (row-major) of the
+                            non-NaN map lies on a box pixel, 0 if not, -1 if undefined (no box
+                            pixel or no non-NaN pixel)                                         */
+} afloc_eval_pair_metrics;
+
+/* Scores one image-phrase pair. `map` is the NORMALISED map (S x S float32, after
+ * afloc_eval_normalize_map; NaN = excluded), `mask` its ground truth (S x S uint8); both are read
+ * only, caller-owned, not NULL. With P = (h' > θ) and G = (mask != 0) over the non-NaN pixels:
+ *  - iou[t] = |P∧G| / |P∨G| and dice[t] = 2|P∧G| / (|P| + |G|) for the thresholds of
+ *    np.arange(0.1, 0.6, 0.1), compared in float32 as the reference's numpy does (h' > (float)θ);
+ *    NaN when |P| = 0 or |G| = 0;
+ *  - cnr = (mean(A) - mean(Ā)) / sqrt(var(A) + var(Ā)) with A = {mask == 1} and Ā = {mask == 0}
+ *    (value 2 belongs to neither), on the map normalised once more in float32 as the reference
+ *    does; means and population variances accumulated in double (the reference's float32 numpy
+ *    reductions differ by ~2e-7 relative); a set whose values are all equal has variance exactly
+ *    0; NaN when A or Ā is empty, 0 when the variance sum is 0;
+ *  - hit as described in afloc_eval_pair_metrics.
+ * `out` is caller-owned: out->struct_size must be set; only the fields that fit are written.
+ * Returns AFLOC_ERR_INVALID_ARGUMENT (a NULL pointer, S < 1, an implausible out->struct_size, a
+ * ±Inf map pixel) or AFLOC_ERR_LIMIT (S > AFLOC_EVAL_MAX_SIZE); `out` is untouched on failure.
+ * Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_eval_pair(const float *map, const uint8_t *mask, int32_t S,
+                                       afloc_eval_pair_metrics *out);
+
+/* A dataset's localization summary, written by afloc_eval_summarize. Each value is a macro
+ * average (the mean over categories of the per-category nanmean over pairs); *_lo and *_hi are
+ * its bootstrap confidence interval (NaN when no resamples were asked for). */
+typedef struct afloc_eval_summary {
+    size_t  struct_size;  /* set by the caller to sizeof(afloc_eval_summary)                   */
+    double  iou;          /* mean over the 5 thresholds of iou_at (NaN if any of them is NaN)  */
+    double  iou_lo;       /* 2.5th bootstrap percentile of iou                                 */
+    double  iou_hi;       /* 97.5th bootstrap percentile of iou                                */
+    double  dice;         /* as iou, for Dice                                                  */
+    double  dice_lo;
+    double  dice_hi;
+    double  cnr;          /* macro average of cnr                                              */
+    double  cnr_lo;
+    double  cnr_hi;
+    double  pointing;     /* macro average of hit (pairs with hit = -1 left out)               */
+    double  pointing_lo;
+    double  pointing_hi;
+    double  iou_at[5];    /* macro average of iou[t] per threshold                             */
+    int32_t pairs;        /* n                                                                 */
+    int32_t categories;   /* distinct category ids among the pairs                             */
+} afloc_eval_summary;
+
+/* Aggregates `n` (>= 1) pairs as §9.6: for each metric (and each threshold) the nanmean over the
+ * pairs of each category, then the nanmean over the categories present. `pairs` is an array of n
+ * structs filled by afloc_eval_pair (all with the same struct_size, used as the array stride,
+ * covering at least the 0.1 fields); `category` holds n ids >= 0 (any values; only equality
+ * matters). Both are read only, caller-owned, not NULL.
+ * Confidence intervals: `resamples` (0..AFLOC_EVAL_MAX_RESAMPLES; 0 = none, the bounds are NaN)
+ * stratified bootstrap replicates: each one redraws, within every category, as many pairs as
+ * it has, with replacement, and recomputes the summary value. The replicates are sorted (NaN
+ * last) and the bounds are those at index int(0.025 R) - 1 and int(0.975 R) - 1, as in the
+ * reference (an index below 0 is taken as 0). Draws come from xoshiro256** seeded through
+ * splitmix64 with `seed` (uniform integers without modulo bias), so the result is a function of
+ * the inputs and `seed` only. This is NOT NumPy's stream, and the reference resamples all pairs
+ * jointly and averages per-category bounds, so the bounds are not bit-identical to the
+ * reference's; the point values are. `out` is caller-owned: out->struct_size must be set; only
+ * the fields that fit are written. Returns AFLOC_ERR_INVALID_ARGUMENT (a NULL pointer, n < 1,
+ * resamples < 0, a negative category id, unequal or too small struct_size in `pairs`, an
+ * implausible out->struct_size), AFLOC_ERR_LIMIT (resamples > AFLOC_EVAL_MAX_RESAMPLES) or
+ * AFLOC_ERR_OUT_OF_MEMORY; `out` is untouched on failure. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_eval_summarize(const afloc_eval_pair_metrics *pairs,
+                                            const int32_t *category, int32_t n,
+                                            int32_t resamples, uint64_t seed,
+                                            afloc_eval_summary *out);
+
+/* ROC AUC of `scores` against `labels` (§9.7), both n (>= 1) long, read only, caller-owned, not
+ * NULL: the Mann-Whitney statistic with average ranks for tied scores, i.e. the probability that
+ * a positive scores above a negative, ties counted one half (equal to sklearn's roc_auc_score).
+ * Labels are 0 or 1. *auc receives NaN when one class is absent. Returns
+ * AFLOC_ERR_INVALID_ARGUMENT (a NULL pointer, n < 1, a label other than 0/1, a NaN score),
+ * AFLOC_ERR_OUT_OF_MEMORY; *auc is untouched on failure. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_eval_auc(const double *scores, const int32_t *labels, int32_t n,
+                                      double *auc);
+
+/* F1 and accuracy of `scores` against `labels` (0/1; n >= 1; read only, caller-owned, not NULL)
+ * with score >= `threshold` predicted positive: *f1 = 2 TP / (2 TP + FP + FN), NaN when that
+ * denominator is 0 (no positive label and none predicted; sklearn reports 0 with a warning),
+ * *accuracy = (TP + TN) / n. *best_threshold receives the threshold among the distinct scores
+ * that maximises F1 (the highest such score when several tie) and *best_f1 that F1. Any of the
+ * four outputs may be NULL (not computed). These thresholds are not in any readable reference
+ * source (MODEL.md §9.7): label them as libafloc's. Returns AFLOC_ERR_INVALID_ARGUMENT (scores
+ * or labels NULL, n < 1, a label other than 0/1, a NaN score or threshold),
+ * AFLOC_ERR_OUT_OF_MEMORY; outputs are untouched on failure. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_eval_f1(const double *scores, const int32_t *labels, int32_t n,
+                                     double threshold, double *f1, double *accuracy,
+                                     double *best_threshold, double *best_f1);
+
+/* ==== synth: section owned by src/synth*.c ==== */
+
+/* Procedural demo datasets (issue 5): radiograph-like images with findings, radiologist-style
+ * reports, test prompts with boxes, and a covering WordPiece vocabulary, in the layout that
+ * `afloc eval` reads (see `afloc synth --help`). The output depends only on the modality and the
+ * options other than `threads`: the same arguments give byte-identical files on every machine
+ * and thread count. */
+
+typedef struct afloc_synth_options {
+    size_t  struct_size; /* sizeof(afloc_synth_options)                                 */
+    int32_t train_count; /* training images, 1..999999; default 2000                    */
+    int32_t test_count;  /* held-out images, 1..999999; default 300                     */
+    int64_t seed;        /* any value; default 1                                        */
+    int32_t size;        /* image width = height in pixels, 64..2048; default 256       */
+    int32_t threads;     /* 0: one per processor (default); 1..1024                     */
+} afloc_synth_options;
+
+/* Fills the fields of `options` that fit in options->struct_size with their defaults. Returns
+ * AFLOC_ERR_INVALID_ARGUMENT if `options` is NULL or struct_size is implausible. Since 0.1. */
+AFLOC_API afloc_status afloc_synth_options_default(afloc_synth_options *options);
+
+/* Writes a synthetic dataset of `modality` ("cxr": 16-bit gray chest radiographs with nodule,
+ * consolidation, pleural effusion, pneumothorax, cardiomegaly, atelectasis and mass) into the
+ * folder `out_dir` (UTF-8; created if missing, its parent must exist; existing files of the
+ * layout are replaced): images/train_NNNNNN.png, images/test_NNNNNN.png, train.csv, test.csv,
+ * labels.csv, classes.csv, vocab.txt and, last, dataset.json. `options` may be NULL (defaults).
+ * Each file is replaced atomically. Returns AFLOC_ERR_INVALID_ARGUMENT (NULL out_dir, options
+ * out of range), AFLOC_ERR_UNSUPPORTED (unknown modality), AFLOC_ERR_IO (naming the path),
+ * AFLOC_ERR_OUT_OF_MEMORY; after a failure some files may have been written. Thread-safe for
+ * distinct folders. Since 0.1. */
+AFLOC_API afloc_status afloc_synth_dataset_write(const char *modality, const char *out_dir,
+                                                 const afloc_synth_options *options);
+
 /* ==== model files: section owned by src/model_file.c ==== */
 
 /* A libafloc model file is one .safetensors file (DESIGN.md §6): the parameters under the official

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "afloc/afloc.h"
@@ -29,6 +30,10 @@ static const char usage[] =
     "  --checkpoint-every N  also every N steps\n"
     "  --resume PATH         continue from a checkpoint (its seed, schedule and position win;\n"
     "                        --batch must match)\n"
+    "  --log PATH            append step,epoch,global,sentence,word,total per step to a CSV\n"
+    "                        (header written when the file is new; `afloc eval --log` draws it)\n"
+    "  --max-minutes M       stop after the first step that ends past M minutes and save the\n"
+    "                        model as if the run had finished (a time budget, as the demo uses)\n"
     "  --quiet               no progress output\n";
 
 static volatile sig_atomic_t interrupted = 0;
@@ -43,7 +48,16 @@ typedef struct train_ui {
     const char *checkpoint;
     long every;
     int tty, quiet, failed;
+    FILE *log; /* --log, or NULL */
+    double deadline;  /* --max-minutes as a CLOCK_MONOTONIC time, 0 = none */
+    int timed_out;    /* the deadline stopped the run                      */
 } train_ui;
+
+static double monotonic_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void save_checkpoint(train_ui *ui) {
     if (!ui->checkpoint) return;
@@ -70,15 +84,22 @@ static int32_t on_progress(void *user, const afloc_train_progress *p) {
                p->images_per_second, eta, ui->tty ? "\033[K" : "\n");
         fflush(stdout);
     }
+    if (ui->log) {
+        fprintf(ui->log, "%lld,%d,%.9g,%.9g,%.9g,%.9g\n", (long long)p->step, p->epoch, l->global,
+                l->sentence, l->word, l->total);
+        fflush(ui->log);
+    }
     const int epoch_end = p->batch + 1 == p->batches_per_epoch;
     if (epoch_end || (ui->every > 0 && p->step % ui->every == 0)) save_checkpoint(ui);
-    return interrupted || ui->failed;
+    if (ui->deadline > 0 && monotonic_seconds() >= ui->deadline) ui->timed_out = 1;
+    return interrupted || ui->failed || ui->timed_out;
 }
 
 typedef struct train_args {
-    const char *manifest, *model, *out, *image_root, *checkpoint, *resume;
+    const char *manifest, *model, *out, *image_root, *checkpoint, *resume, *log;
     long every;
     int quiet;
+    double max_minutes;
     afloc_trainer_options o;
 } train_args;
 
@@ -106,6 +127,8 @@ static int parse(int argc, char **argv, train_args *a) {
         else if (!strcmp(k, "--checkpoint")) a->checkpoint = v;
         else if (!strcmp(k, "--checkpoint-every")) a->every = atol(v);
         else if (!strcmp(k, "--resume")) a->resume = v;
+        else if (!strcmp(k, "--log")) a->log = v;
+        else if (!strcmp(k, "--max-minutes") && atof(v) > 0) a->max_minutes = atof(v);
         else if (!strcmp(k, "--epochs")) a->o.epochs = atoi(v);
         else if (!strcmp(k, "--batch")) a->o.batch_size = atoi(v);
         else if (!strcmp(k, "--lr")) a->o.learning_rate = atof(v);
@@ -143,6 +166,16 @@ int afloc_cli_train(int argc, char **argv) {
     if (cli_model_load("train", a.model, &m)) return 1;
     train_ui ui = {.checkpoint = a.checkpoint, .every = a.every, .quiet = a.quiet,
                    .tty = isatty(fileno(stdout))};
+    if (a.log) {
+        if (!(ui.log = fopen(a.log, "a"))) {
+            fprintf(stderr, "afloc train: cannot open the log %s\n", a.log);
+            cli_model_free(&m);
+            return 1;
+        }
+        fseek(ui.log, 0, SEEK_END);
+        if (ftell(ui.log) == 0) fputs("step,epoch,global,sentence,word,total\n", ui.log);
+    }
+    if (a.max_minutes > 0) ui.deadline = monotonic_seconds() + 60.0 * a.max_minutes;
     a.o.progress = on_progress;
     a.o.progress_user = &ui;
     afloc_status s = afloc_trainer_create(m.model, &a.o, &ui.trainer);
@@ -154,6 +187,10 @@ int afloc_cli_train(int argc, char **argv) {
         s = afloc_trainer_fit(ui.trainer, a.manifest, a.image_root, a.o.epochs);
         signal(SIGINT, SIG_DFL);
         if (ui.tty && !ui.quiet) printf("\n");
+        if (s == AFLOC_ERR_CANCELLED && ui.timed_out && !interrupted && !ui.failed) {
+            s = AFLOC_OK; /* the time budget ended the run: a normal finish */
+            if (!ui.quiet) printf("afloc train: time budget of %g minutes reached\n", a.max_minutes);
+        }
         if (s == AFLOC_ERR_CANCELLED && !ui.failed) {
             save_checkpoint(&ui);
             fprintf(stderr, "afloc train: interrupted%s%s\n",
@@ -173,6 +210,7 @@ int afloc_cli_train(int argc, char **argv) {
             rc = ui.failed;
         }
     }
+    if (ui.log) fclose(ui.log);
     afloc_trainer_free(ui.trainer);
     cli_model_free(&m);
     return rc;

@@ -9,5 +9,7 @@ int afloc_cli_classify(int argc, char **argv);
 int afloc_cli_embed(int argc, char **argv);
 int afloc_cli_init(int argc, char **argv);
 int afloc_cli_train(int argc, char **argv);
+int afloc_cli_eval(int argc, char **argv);
+int afloc_cli_synth(int argc, char **argv);
 
 #endif /* AFLOC_CLI_COMMANDS_H */

@@ -55,6 +55,29 @@ static void print_sizes(void) {
     FIELD(afloc_heatmaps, frame); FIELD(afloc_heatmaps, frame_len);
     FIELD(afloc_heatmaps, original); FIELD(afloc_heatmaps, original_len);
     SIZE(afloc_heatmaps);
+    FIELD(afloc_train_loss_terms, global); FIELD(afloc_train_loss_terms, sentence);
+    FIELD(afloc_train_loss_terms, word); FIELD(afloc_train_loss_terms, total);
+    FIELD(afloc_train_loss_terms, grad_norm); FIELD(afloc_train_loss_terms, learning_rate);
+    FIELD(afloc_train_loss_terms, step_seconds); FIELD(afloc_train_loss_terms, word_loss_seconds);
+    SIZE(afloc_train_loss_terms);
+    FIELD(afloc_train_progress, step); FIELD(afloc_train_progress, epoch);
+    FIELD(afloc_train_progress, epochs); FIELD(afloc_train_progress, batch);
+    FIELD(afloc_train_progress, batches_per_epoch); FIELD(afloc_train_progress, loss);
+    FIELD(afloc_train_progress, images_per_second); FIELD(afloc_train_progress, eta_seconds);
+    SIZE(afloc_train_progress);
+    FIELD(afloc_trainer_options, batch_size); FIELD(afloc_trainer_options, epochs);
+    FIELD(afloc_trainer_options, seed); FIELD(afloc_trainer_options, threads);
+    FIELD(afloc_trainer_options, lr_schedule); FIELD(afloc_trainer_options, learning_rate);
+    FIELD(afloc_trainer_options, lr_gamma); FIELD(afloc_trainer_options, lr_step_epochs);
+    FIELD(afloc_trainer_options, warmup_steps); FIELD(afloc_trainer_options, total_steps);
+    FIELD(afloc_trainer_options, min_learning_rate); FIELD(afloc_trainer_options, caption_mode);
+    FIELD(afloc_trainer_options, dropout); FIELD(afloc_trainer_options, drop_last);
+    FIELD(afloc_trainer_options, progress); FIELD(afloc_trainer_options, progress_user);
+    SIZE(afloc_trainer_options);
+    FIELD(afloc_trainer_state, step); FIELD(afloc_trainer_state, epoch);
+    FIELD(afloc_trainer_state, batch); FIELD(afloc_trainer_state, seed);
+    FIELD(afloc_trainer_state, learning_rate);
+    SIZE(afloc_trainer_state);
 }
 
 static int failed(const char *what, afloc_status status) {

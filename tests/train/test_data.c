@@ -332,6 +332,33 @@ static void test_loader(void) {
     afloc_data_loader_free(t);
     afloc_data_loader_free(s);
 
+    /* start_batch: a loader started at batch k (threaded and synchronous; k in the first epoch,
+     * mid-epoch later, and at an epoch start) hands out exactly what a loader from 0 hands out
+     * after k batches, across the following epoch boundaries */
+    const int64_t starts[] = {1, 4, 6, 11};
+    int seek_ok = 0;
+    for (int k = 0; k < 4; k++)
+        for (int threaded = 0; threaded <= 1; threaded++) {
+            afloc_data_loader *from0 = NULL, *seek = NULL;
+            const afloc_data_batch *skipped = NULL;
+            o.threaded = 0;
+            o.start_batch = 0;
+            CHECK_STATUS(afloc_data_loader_create(m, c, &o, &from0, "t"), AFLOC_OK);
+            for (int64_t b = 0; from0 && b < starts[k]; b++)
+                CHECK_STATUS(afloc_data_loader_next(from0, &skipped, "t"), AFLOC_OK);
+            o.threaded = threaded;
+            o.start_batch = starts[k];
+            CHECK_STATUS(afloc_data_loader_create(m, c, &o, &seek, "t"), AFLOC_OK);
+            seek_ok += (from0 && seek) ? compare_loaders(seek, from0, 5, plane) == 5 : 0;
+            afloc_data_loader_free(from0);
+            afloc_data_loader_free(seek);
+        }
+    CHECK(seek_ok == 8);
+    o.start_batch = -1;
+    CHECK_STATUS(afloc_data_loader_create(m, c, &o, &s, "t"), AFLOC_ERR_INVALID_ARGUMENT);
+    o.start_batch = 0;
+    o.threaded = 0;
+
     /* synchronous reference: each batch's images equal a direct load + preprocess of its rows;
      * each epoch is a permutation; last batch of 7 with B = 3 has 1 sample */
     s = NULL;
@@ -429,8 +456,9 @@ static void test_loader(void) {
     CHECK_STATUS(afloc_data_loader_create(m, c, &o, &l, "t"), AFLOC_ERR_INVALID_ARGUMENT);
     afloc_caption_cache_free(c);
     afloc_manifest_free(m);
-    printf("loader: threaded == synchronous over %d batches, %d images equal direct preprocessing\n",
-           compared, filled);
+    printf("loader: threaded == synchronous over %d batches, %d images equal direct preprocessing; "
+           "start_batch 1/4/6/11 == skipping that many batches (%d of 8 runs of 5 batches)\n",
+           compared, filled, seek_ok);
 }
 
 int main(void) {

@@ -2,12 +2,18 @@
  * callback is called once per step with sane values (step, epoch, batch, losses, StepLR rate,
  * throughput, ETA reaching 0); (2) a stop requested by the callback returns AFLOC_ERR_CANCELLED
  * after a complete step, and fitting again, or resuming from a checkpoint saved there in a fresh
- * trainer, ends bit-identical to the uninterrupted fit; (3) drop_last = 0 trains the short last
+ * trainer, ends bit-identical to the uninterrupted fit, and the resumed fit decodes no image of
+ * the batches before its position (every PNG outside the resumed batch is made unreadable
+ * first: a loader that prepared and dropped the skipped batches would fail on them, so the check
+ * needs no timing or counter); (3) drop_last = 0 trains the short last
  * batch; (4) image_root; (5) after fit, inference sees the trained weights (same text embedding
  * as the saved and reloaded model). */
 #include <math.h>
 #include <sys/stat.h>
 
+#include "captions.h"
+#include "data_loader.h"
+#include "manifest.h"
 #include "test_util.h"
 #include "trainer_fixture.h"
 
@@ -50,6 +56,49 @@ static void write_data(void) {
     FILE *f = fopen(manifest, "w");
     fputs(csv, f);
     fclose(f);
+}
+
+/* Marks in `used` (ROWS flags) the manifest rows of batch `seq` (counted over all epochs) of a
+ * fit with seed 1 (the trainer default), B and drop_last 1, as the data loader orders them;
+ * returns how many it marked. */
+static int rows_of_batch(int64_t seq, int used[ROWS]) {
+    afloc_manifest *m = NULL;
+    afloc_caption_cache *c = NULL;
+    afloc_data_loader *l = NULL;
+    const afloc_data_batch *batch = NULL;
+    afloc_data_loader_options o;
+    afloc_data_loader_options_default(&o);
+    o.batch_size = B;
+    o.image_size = 40;
+    o.crop_size = 32;
+    o.seed = 1;
+    o.threaded = 0;
+    o.start_batch = seq;
+    int n = 0;
+    if (afloc_manifest_load(manifest, &m, NULL, "t") == AFLOC_OK &&
+        afloc_caption_cache_build(m, 5, &c, "t") == AFLOC_OK &&
+        afloc_data_loader_create(m, c, &o, &l, "t") == AFLOC_OK &&
+        afloc_data_loader_next(l, &batch, "t") == AFLOC_OK && batch->index == seq % 2)
+        for (int i = 0; i < batch->count; i++, n++) used[batch->rows[i]] = 1;
+    afloc_data_loader_free(l);
+    afloc_caption_cache_free(c);
+    afloc_manifest_free(m);
+    return n;
+}
+
+/* Overwrites the PNG of every row not flagged in `keep` with bytes that are not a PNG. */
+static int spoil_images(const int keep[ROWS]) {
+    int spoiled = 0;
+    for (int i = 0; i < ROWS; i++) {
+        if (keep[i]) continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/img%d.png", dir, i);
+        FILE *f = fopen(path, "wb");
+        if (!f) continue;
+        fputs("not a png: a resumed fit must not decode the batches it skips", f);
+        spoiled += fclose(f) == 0;
+    }
+    return spoiled;
 }
 
 static afloc_trainer *new_trainer(afloc_context **ctx, afloc_model **model, recorder *r,
@@ -148,13 +197,20 @@ int main(void) {
     recorder res = {.count = 0};
     t = new_trainer(&ctx, &model, &res, 1);
     CHECK_STATUS(afloc_trainer_load_checkpoint(t, ckpt), AFLOC_OK);
+    /* the checkpoint's next batch is epoch 1 batch 1 (sequence number 3): spoil every other PNG */
+    int keep[ROWS] = {0};
+    const int kept = rows_of_batch(3, keep), spoiled = spoil_images(keep);
+    CHECK(kept == B && spoiled == ROWS - B);
     CHECK_STATUS(afloc_trainer_fit(t, manifest, NULL, EPOCHS), AFLOC_OK);
+    write_data(); /* the real PNGs again, for the parts below */
     CHECK(res.count == 1);
     check_calls(&res, 4, 1);
     fixture_snapshot resumed = fixture_snap(t);
     const int same_resumed = fixture_same(&want, &resumed);
-    printf("  stop at step 3 then fit again: %s; checkpoint at step 3 resumed in a fresh trainer: "
-           "%s\n", same_again ? "bit-identical" : "DIFFERS", same_resumed ? "bit-identical" : "DIFFERS");
+    printf("  stop at step 3 then fit again: %s; checkpoint at step 3 resumed in a fresh trainer "
+           "with the %d PNGs outside its batch unreadable: %s\n",
+           same_again ? "bit-identical" : "DIFFERS", spoiled,
+           same_resumed ? "bit-identical" : "DIFFERS");
     CHECK(same_again && same_resumed);
     fixture_snap_free(&again);
     fixture_snap_free(&resumed);

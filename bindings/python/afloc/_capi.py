@@ -233,6 +233,36 @@ class TrainerState(_Sized):
                 ("learning_rate", ctypes.c_double)]
 
 
+# ---- evaluation ----
+
+EVAL_MAX_SIZE = 16384
+EVAL_MAX_RESAMPLES = 1000000
+EVAL_THRESHOLDS = 5
+
+
+class EvalPairMetrics(_Sized):
+    _fields_ = [("struct_size", ctypes.c_size_t),
+                ("iou", ctypes.c_double * 5),
+                ("dice", ctypes.c_double * 5),
+                ("cnr", ctypes.c_double),
+                ("hit", ctypes.c_int32)]
+
+
+class EvalSummary(_Sized):
+    _fields_ = [("struct_size", ctypes.c_size_t)] + \
+               [(name, ctypes.c_double) for metric in ("iou", "dice", "cnr", "pointing")
+                for name in (metric, metric + "_lo", metric + "_hi")] + \
+               [("iou_at", ctypes.c_double * 5),
+                ("pairs", ctypes.c_int32),
+                ("categories", ctypes.c_int32)]
+
+
+class SynthOptions(_Sized):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("train_count", ctypes.c_int32),
+                ("test_count", ctypes.c_int32), ("seed", ctypes.c_int64),
+                ("size", ctypes.c_int32), ("threads", ctypes.c_int32)]
+
+
 # ---- the function table, in header order ----
 
 _vp = ctypes.c_void_p
@@ -317,6 +347,19 @@ FUNCTIONS = [
     ("afloc_trainer_save_checkpoint", [_vp, _cp], _st),
     ("afloc_trainer_load_checkpoint", [_vp, _cp], _st),
     ("afloc_trainer_update_model", [_vp], _st),
+    # evaluation
+    ("afloc_eval_normalize_map", [_pf, _i32, _i32], _st),
+    ("afloc_eval_box_to_mask", [_P(ctypes.c_uint8), _i32, _i32, _i32, ctypes.c_double,
+                                ctypes.c_double, ctypes.c_double, ctypes.c_double], _st),
+    ("afloc_eval_pair", [_pf, _P(ctypes.c_uint8), _i32, _P(EvalPairMetrics)], _st),
+    ("afloc_eval_summarize", [_P(EvalPairMetrics), _pi32, _i32, _i32, _u64, _P(EvalSummary)],
+     _st),
+    ("afloc_eval_auc", [_P(ctypes.c_double), _pi32, _i32, _P(ctypes.c_double)], _st),
+    ("afloc_eval_f1", [_P(ctypes.c_double), _pi32, _i32, ctypes.c_double, _P(ctypes.c_double),
+                       _P(ctypes.c_double), _P(ctypes.c_double), _P(ctypes.c_double)], _st),
+    # synthetic datasets
+    ("afloc_synth_options_default", [_P(SynthOptions)], _st),
+    ("afloc_synth_dataset_write", [_cp, _cp, _P(SynthOptions)], _st),
     # model files
     ("afloc_model_file_inspect", [_cp, _cp, _sz, _psz], _st),
     ("afloc_tokenizer_load_model_file", [_cp, _P(TokenizerOptions), _pvp], _st),

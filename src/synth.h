@@ -1,0 +1,147 @@
+/* synth.h: procedural demo datasets (issue 5): the interface between the dataset writer
+ * (src/synth_dataset.c, the layout of /tmp/dataset_format.md: images/, train.csv, test.csv,
+ * labels.csv, classes.csv, vocab.txt, dataset.json) and the modality generators
+ * (src/synth_cxr.c with its reports in src/synth_report_cxr.c; shared helpers in
+ * src/synth_common.c). Internal.
+ *
+ * Determinism: a case is a pure function of (seed, split, index, size). Its random draws come
+ * from its own xoshiro stream (afloc_synth_case_rng) and per-pixel noise from a counter hash, so
+ * images can be rendered in any order on any number of threads. Rendering uses only + - * / and
+ * sqrt (IEEE correctly rounded) in double, with FP contraction off, so no libm transcendental can
+ * make two machines disagree. */
+#ifndef AFLOC_SYNTH_H
+#define AFLOC_SYNTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "afloc/afloc.h"
+#include "captions.h"
+
+#define AFLOC_SYNTH_MAX_FINDINGS    3
+#define AFLOC_SYNTH_REPORT_CAPACITY 2048
+#define AFLOC_SYNTH_PROMPT_CAPACITY 96
+#define AFLOC_SYNTH_PARAMS          16
+#define AFLOC_SYNTH_ANATOMY         32
+#define AFLOC_SYNTH_GENERATOR_VERSION 1
+
+enum { AFLOC_SYNTH_SPLIT_TRAIN = 0, AFLOC_SYNTH_SPLIT_TEST = 1 };
+
+/* The patient's side (the patient's left is the image's right). */
+typedef enum afloc_synth_side {
+    AFLOC_SYNTH_SIDE_NONE      = 0,
+    AFLOC_SYNTH_SIDE_LEFT      = 1,
+    AFLOC_SYNTH_SIDE_RIGHT     = 2,
+    AFLOC_SYNTH_SIDE_BILATERAL = 3
+} afloc_synth_side;
+
+/* One finding of a case: what the text says about it and how the renderer draws it. */
+typedef struct afloc_synth_finding {
+    int32_t category; /* index into the modality's classes                          */
+    int32_t side;     /* afloc_synth_side                                           */
+    int32_t zone;     /* modality-specific location (cxr: 0 upper, 1 middle, 2 lower) */
+    int32_t severity; /* 0 small/mild, 1 moderate, 2 large/marked                   */
+    double  p[AFLOC_SYNTH_PARAMS];            /* geometry and intensity, normalised units */
+    char    prompt[AFLOC_SYNTH_PROMPT_CAPACITY]; /* short test phrase                     */
+} afloc_synth_finding;
+
+/* One image of the dataset before rendering. */
+typedef struct afloc_synth_case {
+    uint64_t            seed;  /* the case's own seed (noise, textures)                  */
+    int32_t             split; /* AFLOC_SYNTH_SPLIT_*                                    */
+    int32_t             index;
+    double              anatomy[AFLOC_SYNTH_ANATOMY]; /* modality-specific normal anatomy */
+    int32_t             count; /* findings, 0..AFLOC_SYNTH_MAX_FINDINGS, distinct categories */
+    afloc_synth_finding findings[AFLOC_SYNTH_MAX_FINDINGS];
+    char                report[AFLOC_SYNTH_REPORT_CAPACITY];
+} afloc_synth_case;
+
+/* A box in pixels: x0,y0 inclusive, x1,y1 exclusive; x0 == x1 means empty. */
+typedef struct afloc_synth_box {
+    int32_t x0, y0, x1, y1;
+} afloc_synth_box;
+
+typedef struct afloc_synth_modality {
+    const char         *name;        /* "cxr"                                          */
+    int32_t             channels;    /* 1: 16-bit gray PNG; 3: 8-bit RGB PNG           */
+    uint64_t            seed_salt;   /* mixed into the seed so modalities differ       */
+    int32_t             class_count;
+    const char *const  *classes;     /* (class_count) class names                       */
+    const char *const  *positives;   /* (class_count) positive class prompts            */
+    const char *const  *negatives;   /* (class_count) negative class prompts            */
+    /* Fills everything of `c` but seed/split/index (already set) from `rng`: anatomy,
+     * findings with their prompts, and the report. */
+    afloc_status (*plan)(afloc_synth_case *c, afloc_rng *rng, int32_t size, const char *function);
+    /* Renders `c` at size x size with only the findings whose bit (1 << i) is set in `mask`
+     * into `pixels` (size*size*channels samples: uint16_t for channels 1, uint8_t for 3).
+     * boxes (may be NULL; count entries) receive each drawn finding's box; a finding not
+     * drawn gets an empty box. AFLOC_ERR_OUT_OF_MEMORY for scratch. */
+    afloc_status (*render)(const afloc_synth_case *c, int32_t size, uint32_t mask, void *pixels,
+                           afloc_synth_box *boxes, const char *function);
+} afloc_synth_modality;
+
+/* The modality named `name` ("cxr"), or NULL. */
+const afloc_synth_modality *afloc_synth_modality_find(const char *name);
+
+/* The modalities, for the CLI's help and the writer. */
+const afloc_synth_modality *afloc_synth_modality_cxr(void);
+
+/* Seeds the stream of case (split, index) of dataset `seed`: counter-based, so any case can be
+ * generated alone. */
+void afloc_synth_case_rng(afloc_rng *rng, uint64_t seed, uint64_t salt, int32_t split,
+                          int32_t index);
+
+/* Plans case (split, index) completely (afloc_synth_case_rng, then modality->plan). */
+afloc_status afloc_synth_case_make(const afloc_synth_modality *modality, uint64_t seed,
+                                   int32_t split, int32_t index, int32_t size,
+                                   afloc_synth_case *out, const char *function);
+
+/* ---- helpers shared by the generators ---- */
+
+/* A uniform double in [lo, hi) from 53 random bits. */
+double afloc_synth_uniform(afloc_rng *rng, double lo, double hi);
+
+/* 64-bit mix of (seed, a, b): the per-pixel and per-lattice-point hash (splitmix64 finaliser). */
+uint64_t afloc_synth_hash(uint64_t seed, uint64_t a, uint64_t b);
+
+/* Smooth value noise in [0, 1] at (u, v) * cells: hashed lattice values, smoothstep weights. */
+double afloc_synth_value_noise(uint64_t seed, double u, double v, double cells);
+
+/* 0 for x <= e0, 1 for x >= e1, cubic smoothstep between (e0 < e1). Inline: it runs several
+ * times per pixel. */
+static inline double afloc_synth_smoothstep(double e0, double e1, double x) {
+    if (x <= e0) return 0.0;
+    if (x >= e1) return 1.0;
+    double t = (x - e0) / (e1 - e0);
+    return t * t * (3.0 - 2.0 * t);
+}
+
+/* ---- chest X-ray ---- */
+
+/* The CXR classes, in the order of classes.csv. */
+enum {
+    AFLOC_CXR_NODULE        = 0,
+    AFLOC_CXR_CONSOLIDATION = 1,
+    AFLOC_CXR_EFFUSION      = 2,
+    AFLOC_CXR_PNEUMOTHORAX  = 3,
+    AFLOC_CXR_CARDIOMEGALY  = 4,
+    AFLOC_CXR_ATELECTASIS   = 5,
+    AFLOC_CXR_MASS          = 6,
+    AFLOC_CXR_CLASSES       = 7
+};
+
+/* ---- text ---- */
+
+/* Writes c->report and every finding's prompt for a chest X-ray case (src/synth_report_cxr.c).
+ * Returns AFLOC_ERR_INTERNAL if a text does not fit its buffer (cannot happen with the shipped
+ * phrase tables). */
+afloc_status afloc_synth_cxr_write_text(afloc_synth_case *c, afloc_rng *rng, const char *function);
+
+/* Builds vocab.txt (see the layout) from `count` NUL-terminated texts: [PAD] [UNK] [CLS] [SEP]
+ * [MASK], every pre-tokenized word (BERT normalisation: lowercase, punctuation split) in byte
+ * order, then every character seen and a-z 0-9 alone and as ##c. *out (afloc_free) receives the
+ * file bytes, *size their count. */
+afloc_status afloc_synth_vocab_build(const char *const *texts, size_t count, char **out,
+                                     size_t *size, const char *function);
+
+#endif /* AFLOC_SYNTH_H */

@@ -1,0 +1,71 @@
+/* synth_common.c: the pieces every synthetic modality shares (issue 5): the modality registry,
+ * per-case seeding, and the deterministic numeric helpers (uniform doubles, the counter hash,
+ * value noise). Arithmetic only: no libm call whose last bit could differ between
+ * machines. */
+#include <string.h>
+
+#include "error.h"
+#include "synth.h"
+
+/* No fused multiply-add: GCC in ISO C mode (-std=c11) already contracts nothing; clang needs
+ * the pragma. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+const afloc_synth_modality *afloc_synth_modality_find(const char *name) {
+    if (!name) return NULL;
+    if (!strcmp(name, "cxr")) return afloc_synth_modality_cxr();
+    return NULL;
+}
+
+void afloc_synth_case_rng(afloc_rng *rng, uint64_t seed, uint64_t salt, int32_t split,
+                          int32_t index) {
+    /* The stream packs (split, index); the salt keeps modalities apart for one seed. */
+    uint64_t stream = ((uint64_t)(uint32_t)split << 32) | (uint64_t)(uint32_t)index;
+    afloc_rng_seed(rng, seed ^ salt, stream);
+}
+
+afloc_status afloc_synth_case_make(const afloc_synth_modality *modality, uint64_t seed,
+                                   int32_t split, int32_t index, int32_t size,
+                                   afloc_synth_case *out, const char *function) {
+    memset(out, 0, sizeof *out);
+    afloc_rng rng;
+    afloc_synth_case_rng(&rng, seed, modality->seed_salt, split, index);
+    out->seed = afloc_rng_next(&rng);
+    out->split = split;
+    out->index = index;
+    return modality->plan(out, &rng, size, function);
+}
+
+double afloc_synth_uniform(afloc_rng *rng, double lo, double hi) {
+    double unit = (double)(afloc_rng_next(rng) >> 11) * (1.0 / 9007199254740992.0); /* 2^-53 */
+    return lo + (hi - lo) * unit;
+}
+
+uint64_t afloc_synth_hash(uint64_t seed, uint64_t a, uint64_t b) {
+    uint64_t z = seed ^ (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double hash_unit(uint64_t seed, int64_t a, int64_t b) {
+    return (double)(afloc_synth_hash(seed, (uint64_t)a, (uint64_t)b) >> 11) *
+           (1.0 / 9007199254740992.0);
+}
+
+double afloc_synth_value_noise(uint64_t seed, double u, double v, double cells) {
+    double x = u * cells, y = v * cells;
+    double fx0 = (double)(int64_t)x, fy0 = (double)(int64_t)y; /* trunc; fixed below for < 0 */
+    if (fx0 > x) fx0 -= 1.0;
+    if (fy0 > y) fy0 -= 1.0;
+    int64_t ix = (int64_t)fx0, iy = (int64_t)fy0;
+    double tx = x - fx0, ty = y - fy0;
+    tx = tx * tx * (3.0 - 2.0 * tx);
+    ty = ty * ty * (3.0 - 2.0 * ty);
+    double a = hash_unit(seed, ix, iy), b = hash_unit(seed, ix + 1, iy);
+    double c = hash_unit(seed, ix, iy + 1), d = hash_unit(seed, ix + 1, iy + 1);
+    double top = a + (b - a) * tx, bottom = c + (d - c) * tx;
+    return top + (bottom - top) * ty;
+}

@@ -1,0 +1,157 @@
+"""test_eval_run.py: runs `afloc eval` on the make_fixture dataset with a tiny random model and
+checks metrics.json (every field, ranges, counts that follow from the fixture), the pictures, the
+table, determinism by seed, --limit and --json-only.
+
+usage: test_eval_cli.py AFLOC MODEL FIXTURE_DIR WORK_DIR"""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import cv2
+
+afloc, model, fixture, work = sys.argv[1:5]
+data = os.path.join(fixture, "good")
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run(*args):
+    p = subprocess.run([afloc, "eval", model, data, *args], capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        print(p.stdout, p.stderr)
+    return p
+
+
+def load(out):
+    with open(os.path.join(out, "metrics.json")) as f:
+        return json.load(f)
+
+
+out = {k: os.path.join(work, k) for k in "ABCD"}
+pa = run("--out", out["A"], "--bootstrap", "200", "--seed", "7", "--log", os.path.join(fixture, "train_log.csv"))
+pb = run("--out", out["B"], "--bootstrap", "200", "--seed", "7", "--json-only")
+pc = run("--out", out["C"], "--bootstrap", "200", "--seed", "8", "--json-only")
+pd = run("--out", out["D"], "--bootstrap", "0", "--limit", "3", "--json-only")
+for name, p in zip("ABCD", (pa, pb, pc, pd)):
+    check(p.returncode == 0, f"run {name} exit code {p.returncode}")
+if failures:
+    sys.exit(1)
+
+for word in ("localization", "baseline random", "baseline center", "baseline intensity",
+             "two-finding", "laterality", "zero-shot classification", "metrics.json", "contact_sheet.png",
+             "loss_curve.png"):
+    check(word in pa.stdout, f"table lacks '{word}'")
+check(pb.stdout.strip().startswith("wrote") and "localization" not in pb.stdout, "--json-only printed a table")
+check(not os.path.exists(os.path.join(out["B"], "contact_sheet.png")), "--json-only wrote a picture")
+
+A, B, C, D = (load(out[k]) for k in "ABCD")
+for key in ("tool", "library_version", "model", "dataset_dir", "dataset", "rows", "images", "labelled_images",
+            "limit", "frame_size", "margin", "thresholds", "bootstrap", "seeds", "categories", "localization",
+            "text_reading", "classification", "contact_sheet", "loss_curve", "per_row", "notes"):
+    check(key in A, f"metrics.json lacks '{key}'")
+check(A["rows"] == 8 and A["images"] == 6 and A["labelled_images"] == 6, "row/image counts")
+check(A["frame_size"] == 64 and A["bootstrap"] == 200 and A["seeds"]["bootstrap"] == 7, "frame/bootstrap/seed")
+check(A["dataset"]["generator_version"] == 1 and A["dataset"]["test"] == 6, "dataset.json embedded")
+check(len(A["thresholds"]) == 5 and abs(A["thresholds"][2] - 0.3) < 1e-12, "thresholds")
+check(A["categories"] == ["effusion", "opacity", "pneumothorax", "edema"], "categories")
+
+
+def check_summary(s, where, pairs):
+    if s is None:
+        check(False, f"{where} is null")
+        return
+    check(s["pairs"] == pairs, f"{where}: pairs {s['pairs']} != {pairs}")
+    for m in ("iou", "dice", "pointing"):
+        v = s[m]
+        for k in ("value", "ci_lo", "ci_hi"):
+            x = v[k]
+            check(x is None or 0.0 <= x <= 1.0, f"{where}.{m}.{k} = {x} outside [0, 1]")
+        if None not in (v["ci_lo"], v["ci_hi"]):
+            check(v["ci_lo"] <= v["ci_hi"], f"{where}.{m} CI reversed")
+    c = s["cnr"]["value"]
+    check(c is None or (math.isfinite(c) and abs(c) < 100), f"{where}.cnr = {c}")
+    check(len(s["iou_at"]) == 5, f"{where}.iou_at length")
+
+
+loc = A["localization"]
+check_summary(loc["model"], "model", 8)
+for b in ("random", "center", "intensity"):
+    check_summary(loc["baselines"][b], b, 8)
+tr = A["text_reading"]
+two = tr["two_finding"]
+check(two["rows"] == 5, f"two-finding rows {two['rows']} != 5")
+for k in ("own_prompt", "generic", "empty_prompt"):
+    if k == "empty_prompt" and two[k] is None:
+        check(two["empty_prompt_error"] is not None, "empty prompt null without a reason")
+        continue
+    check_summary(two[k], "two_finding." + k, 5)
+check(two["generic_prompt"] == "findings", "generic prompt")
+check(two["best_baseline"] in ("random", "center", "intensity"), "best baseline")
+lat = tr["laterality"]
+# left/right rows: lines 2, 3, 4, 6, 8, 9, all with a side word (line 9: "Right ...")
+check(lat["rows"] == 6 and lat["skipped_without_side_word"] == 0, f"laterality rows {lat['rows']}")
+check_summary(lat["correct_side"], "laterality.correct", 6)
+check_summary(lat["swapped_side"], "laterality.swapped", 6)
+cl = A["classification"]
+check(cl["images"] == 6 and len(cl["classes"]) == 4, "classification counts")
+want_pos = {"effusion": 3, "opacity": 2, "pneumothorax": 2, "edema": 1}
+for c in cl["classes"]:
+    check(c["positives"] == want_pos[c["name"]], f"{c['name']} positives {c['positives']}")
+    for k in ("auc", "f1_at_0.5", "accuracy_at_0.5", "f1max"):
+        check(c[k] is None or 0.0 <= c[k] <= 1.0, f"{c['name']}.{k} = {c[k]}")
+    check(c["auc"] is not None, f"{c['name']} AUC is null with both classes present")
+check(cl["mean_auc"] is not None and 0 <= cl["mean_auc"] <= 1, "mean AUC")
+check(len(A["per_row"]) == 8, "per_row length")
+for r in A["per_row"]:
+    check(r["hit"] in (-1, 0, 1), "hit value")
+    for i, d in zip(r["iou"], r["dice"]):
+        check((i is None) == (d is None) and (i is None or d >= i - 1e-12), f"line {r['line']}: dice < iou")
+check(any(r["prompt"] == "large left pleural effusion, small" for r in A["per_row"]), "quoted prompt with a comma")
+
+# bright ellipses mark the findings: on one-finding images the intensity baseline's maximum lies in
+# the box; this checks box -> mask and preprocessing -> frame agree end to end (on images with
+# several findings the maximum can only be in one of the boxes)
+single = [r for r in A["per_row"] if r["group"] == 1]
+check(len(single) == 3 and all(r["baseline_hit"]["intensity"] == 1 for r in single),
+      "intensity baseline misses a one-finding box: " + str([r["baseline_hit"] for r in single]))
+ip = loc["baselines"]["intensity"]["pointing"]["value"]
+
+# pictures
+sheet = cv2.imread(os.path.join(out["A"], "contact_sheet.png"), cv2.IMREAD_UNCHANGED)
+check(sheet is not None and sheet.ndim == 3 and sheet.shape[2] == 3, "contact sheet does not decode as RGB")
+if sheet is not None:
+    # 8 tiles, 4 columns x 2 rows of 192 px (64 x 3) with 4 px gaps
+    check(sheet.shape[:2] == (2 * 192 + 3 * 4, 4 * 192 + 5 * 4), f"contact sheet shape {sheet.shape}")
+    green = ((sheet[:, :, 1] == 255) & (sheet[:, :, 0] == 0) & (sheet[:, :, 2] == 0)).sum()
+    check(green > 500, f"contact sheet has {green} box-outline pixels")
+curve = cv2.imread(os.path.join(out["A"], "loss_curve.png"), cv2.IMREAD_UNCHANGED)
+check(curve is not None and curve.shape == (480, 800, 3), "loss curve does not decode as 800x480 RGB")
+check(A["loss_curve"]["points"] == 40 and len(A["contact_sheet"]["tiles"]) == 8, "loss points / tiles")
+
+# determinism: same seed -> identical numbers; another seed changes the random baseline only
+def strip(m):
+    return {k: v for k, v in m.items() if k not in ("contact_sheet", "loss_curve", "dataset_dir")}
+
+
+check(json.dumps(strip(A["localization"])) == json.dumps(strip(B["localization"])), "same seed, other localization")
+check(A["text_reading"] == B["text_reading"] and A["classification"] == B["classification"], "same seed, other results")
+check(A["localization"]["baselines"]["random"] != C["localization"]["baselines"]["random"],
+      "random baseline did not change with the seed")
+for k in ("center", "intensity"):
+    check(A["localization"]["baselines"][k]["pointing"]["value"] == C["localization"]["baselines"][k]["pointing"]["value"],
+          f"{k} baseline changed with the seed")
+check(A["localization"]["model"]["iou"]["value"] == C["localization"]["model"]["iou"]["value"],
+      "model IoU changed with the seed")
+check(D["rows"] == 3 and D["limit"] == 3 and D["localization"]["model"]["iou"]["ci_lo"] is None, "--limit 3 --bootstrap 0")
+
+m = loc["model"]
+print(f"evalcli_eval_run: model IoU {m['iou']['value']} pointing {m['pointing']['value']} CNR {m['cnr']['value']}; "
+      f"intensity pointing {ip}; mean AUC {cl['mean_auc']:.3f}; {len(failures)} failure(s)")
+sys.exit(1 if failures else 0)
