@@ -13,6 +13,9 @@ batch 16.
 
 Usage: /usr/bin/python3 benchmarks/bench_train.py BUILD_DIR [--configs small,mid] [--steps N]
                                                   [--threads T] [--keep DIR]
+The environment passes to both sides. On a small machine run it with OMP_WAIT_POLICY=passive too
+(as `afloc train` runs itself): with libgomp's default spinning, the OpenMP team and OpenBLAS's
+threads fight for the cores and both sides' times become erratic (benchmarks/README.md).
 """
 import argparse
 import os

@@ -48,7 +48,7 @@ export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
   echo "== 1. CPU sanity: tiny model, localize =="
   work=$(mktemp -d)
   "$bin/afloc" init "$work/tiny.safetensors" --vocab tests/model/cli_vocab.txt --config tests/model/cli_config.json 2>&1
-  "$bin/afloc" demo "$work/demo" >/dev/null 2>&1 && \
+  "$bin/afloc" demo --inputs "$work/demo" >/dev/null 2>&1 && \
     "$bin/afloc" localize "$work/tiny.safetensors" "$work/demo/radiograph16.png" "small left pleural effusion" --out "$work" 2>&1
   echo "== 2. CUDA tests (full output in gpu-tests.log) =="
   for t in "$bin"/test_cuda_*; do

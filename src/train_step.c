@@ -24,6 +24,7 @@ struct afloc_train_step {
     float *d_w, *d_s, *d_r;     /* upstream gradients of the text outputs         */
     float *scratch;             /* the largest of the three losses' scratch needs */
     int64_t count;              /* Adam steps taken                               */
+    double weight[3];           /* loss weights: global, sentence, word (1, 1, 1)  */
 };
 
 /* Tensors torch's autograd reaches from the loss (train_step.h): the image encoder except
@@ -57,6 +58,19 @@ void afloc_train_step_free(afloc_train_step *s) {
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
+/* x *= w over n floats; nothing for w = 1 (bit-identical default). */
+static void scale(float *x, size_t n, double w) {
+    if (w == 1.0) return;
+    const float wf = (float)w;
+    for (size_t i = 0; i < n; i++) x[i] *= wf;
+}
+
+void afloc_train_step_set_weights(afloc_train_step *s, double global, double sentence, double word) {
+    s->weight[0] = global;
+    s->weight[1] = sentence;
+    s->weight[2] = word;
+}
+
 afloc_status afloc_train_step_create(afloc_train_step **out, afloc_model *model, int32_t B,
                                      float dropout) {
     static const char fn[] = "afloc_train_step_create";
@@ -66,6 +80,7 @@ afloc_status afloc_train_step_create(afloc_train_step **out, afloc_model *model,
     if (!s) return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: step struct", fn);
     s->model = model;
     s->B = B;
+    s->weight[0] = s->weight[1] = s->weight[2] = 1.0;
     afloc_status st = afloc_train_image_plan_create(&s->image, model, B);
     if (st == AFLOC_OK) st = afloc_train_text_plan_create(&s->text, model, B, dropout);
     if (st != AFLOC_OK) {
@@ -137,15 +152,29 @@ afloc_status afloc_train_step_compute(afloc_train_step *s, const float *images,
     afloc_train_image_outputs(s->image, &emb_g, &emb_l, &emb_l2);
     afloc_train_text_outputs(s->text, &emb_w, &emb_s, &emb_r, &len_w, &len_s);
 
-    const float lg = afloc_cpu_global_loss(s->d_g, s->d_r, emb_g, emb_r, s->B, s->D, c->temp3,
-                                           s->scratch);
-    const float ls = afloc_cpu_local_loss(s->d_l, s->d_s, NULL, emb_l, emb_s, len_s, s->B, s->D,
-                                          s->S3, s->T, c->temp1, c->temp2, c->temp3, s->scratch);
+    /* A loss of weight 0 is not computed at all; any other weight scales its gradients (weight 1
+     * leaves them untouched, so the default step is exactly the reference's). */
+    const size_t S3 = (size_t)s->S3, S2 = (size_t)s->S2, T = (size_t)s->T;
+    float lg = 0.0f, ls = 0.0f, lw = 0.0f;
+    if (s->weight[0] != 0.0) {
+        lg = afloc_cpu_global_loss(s->d_g, s->d_r, emb_g, emb_r, s->B, s->D, c->temp3, s->scratch);
+        scale(s->d_g, BD, s->weight[0]);
+        scale(s->d_r, BD, s->weight[0]);
+    }
+    if (s->weight[1] != 0.0) {
+        ls = afloc_cpu_local_loss(s->d_l, s->d_s, NULL, emb_l, emb_s, len_s, s->B, s->D, s->S3,
+                                  s->T, c->temp1, c->temp2, c->temp3, s->scratch);
+        scale(s->d_l, BD * S3, s->weight[1]);
+        scale(s->d_s, BD * T, s->weight[1]);
+    }
     struct timespec w0, w1;
     clock_gettime(CLOCK_MONOTONIC, &w0);
-    const float lw = afloc_cpu_local_loss(s->d_l2, s->d_w, NULL, emb_l2, emb_w, len_w, s->B,
-                                          s->D, s->S2, s->T, c->temp1, c->temp2, c->temp3,
-                                          s->scratch);
+    if (s->weight[2] != 0.0) {
+        lw = afloc_cpu_local_loss(s->d_l2, s->d_w, NULL, emb_l2, emb_w, len_w, s->B, s->D, s->S2,
+                                  s->T, c->temp1, c->temp2, c->temp3, s->scratch);
+        scale(s->d_l2, BD * S2, s->weight[2]);
+        scale(s->d_w, BD * T, s->weight[2]);
+    }
     clock_gettime(CLOCK_MONOTONIC, &w1);
 
     st = afloc_train_text_backward(s->text, s->grads, model->params, s->d_w, s->d_s, s->d_r);
@@ -156,8 +185,11 @@ afloc_status afloc_train_step_compute(afloc_train_step *s, const float *images,
         losses->global = lg;
         losses->sentence = ls;
         losses->word = lw;
-        /* float sum, as torch adds the three float32 scalars */
-        losses->total = (double)((lg + ls) + lw);
+        /* float sum, as torch adds the three float32 scalars; weighted when weights are set */
+        if (s->weight[0] == 1.0 && s->weight[1] == 1.0 && s->weight[2] == 1.0)
+            losses->total = (double)((lg + ls) + lw);
+        else
+            losses->total = s->weight[0] * lg + s->weight[1] * ls + s->weight[2] * lw;
         losses->grad_norm = afloc_cpu_grad_norm(s->grads, model->table.total_floats);
         losses->word_seconds =
             (double)(w1.tv_sec - w0.tv_sec) + 1e-9 * (double)(w1.tv_nsec - w0.tv_nsec);

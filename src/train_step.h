@@ -71,6 +71,11 @@ afloc_status afloc_train_step_run(afloc_train_step *s, const float *images, cons
                                   const int32_t *lengths, uint64_t seed, double lr,
                                   afloc_train_losses *losses);
 
+/* Loss weights of the total (MODEL.md §6.4 uses 1, 1, 1, the default): each loss's gradients are
+ * scaled by its weight, and a weight of 0 skips that loss entirely (reported as 0). Weights are
+ * finite and >= 0; the caller checks. For ablations and for cheaper runs without the word level. */
+void afloc_train_step_set_weights(afloc_train_step *s, double global, double sentence, double word);
+
 /* The gradient buffer of the last compute (model layout, table.total_floats floats). */
 const float *afloc_train_step_grads(const afloc_train_step *s);
 /* Number of Adam steps taken. */

@@ -37,6 +37,9 @@ static const afloc_trainer_options default_options = {
     .drop_last = 1,
     .progress = NULL,
     .progress_user = NULL,
+    .loss_weight_global = 1.0,
+    .loss_weight_sentence = 1.0,
+    .loss_weight_word = 1.0,
 };
 
 afloc_status afloc_trainer_options_default(afloc_trainer_options *options) {
@@ -76,6 +79,13 @@ static afloc_status check_options(const afloc_trainer_options *o, afloc_lr_sched
         return afloc_fail(bad, "%s: dropout %g outside [0, 1)", fn, (double)o->dropout);
     if (o->drop_last != 0 && o->drop_last != 1)
         return afloc_fail(bad, "%s: drop_last %d is not 0 or 1", fn, (int)o->drop_last);
+    const double w[3] = {o->loss_weight_global, o->loss_weight_sentence, o->loss_weight_word};
+    const char *wname[3] = {"global", "sentence", "word"};
+    for (int i = 0; i < 3; i++)
+        if (!(w[i] >= 0.0 && w[i] <= 1e6))
+            return afloc_fail(bad, "%s: loss_weight_%s %g outside [0, 1e6]", fn, wname[i], w[i]);
+    if (w[0] == 0.0 && w[1] == 0.0 && w[2] == 0.0)
+        return afloc_fail(bad, "%s: all three loss weights are 0", fn);
     s->kind = o->lr_schedule;
     s->base_lr = o->learning_rate;
     s->gamma = o->lr_gamma;
@@ -162,6 +172,9 @@ afloc_status afloc_trainer_create(afloc_model *model, const afloc_trainer_option
                           fn, (int)o.batch_size);
     }
     afloc_status st = afloc_train_step_create(&t->step, model, o.batch_size, o.dropout);
+    if (st == AFLOC_OK)
+        afloc_train_step_set_weights(t->step, o.loss_weight_global, o.loss_weight_sentence,
+                                     o.loss_weight_word);
     if (st != AFLOC_OK) {
         char inner[AFLOC_ERROR_CAPACITY];
         snprintf(inner, sizeof inner, "%s", afloc_last_error());
@@ -203,6 +216,9 @@ static afloc_status side_step(afloc_trainer *t, int32_t count, const char *funct
     t->side = NULL;
     t->side_B = 0;
     afloc_status st = afloc_train_step_create(&t->side, t->model, count, t->options.dropout);
+    if (st == AFLOC_OK)
+        afloc_train_step_set_weights(t->side, t->options.loss_weight_global,
+                                     t->options.loss_weight_sentence, t->options.loss_weight_word);
     if (st != AFLOC_OK) {
         char inner[AFLOC_ERROR_CAPACITY];
         snprintf(inner, sizeof inner, "%s", afloc_last_error());

@@ -735,6 +735,11 @@ typedef struct afloc_trainer_options {
     int32_t  drop_last;         /* 1 (default): fit skips an epoch's last incomplete batch        */
     afloc_train_progress_fn progress; /* may be NULL (default)                                   */
     void    *progress_user;     /* passed back to `progress`                                      */
+    double   loss_weight_global;   /* weight of L_GR in the total, 0..1e6; default 1 (MODEL.md §6.4) */
+    double   loss_weight_sentence; /* weight of L_DS; default 1                                   */
+    double   loss_weight_word;     /* weight of L_SW; default 1. A weight of 0 skips that loss
+                                      entirely (no time spent; reported as 0); not all three 0.
+                                      For ablations, and for cheaper runs without the word level */
 } afloc_trainer_options;
 
 /* Where a trainer stands. */

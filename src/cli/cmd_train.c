@@ -32,6 +32,8 @@ static const char usage[] =
     "                        --batch must match)\n"
     "  --log PATH            append step,epoch,global,sentence,word,total per step to a CSV\n"
     "                        (header written when the file is new; `afloc eval --log` draws it)\n"
+    "  --loss-weights G,S,W  weights of the global, sentence and word losses (default 1,1,1;\n"
+    "                        0 skips a loss, e.g. 1,1,0 trains without the costly word level)\n"
     "  --max-minutes M       stop after the first step that ends past M minutes and save the\n"
     "                        model as if the run had finished (a time budget, as the demo uses)\n"
     "  --quiet               no progress output\n";
@@ -75,7 +77,10 @@ static int32_t on_progress(void *user, const afloc_train_progress *p) {
     const afloc_train_loss_terms *l = &p->loss;
     if (!ui->quiet) {
         char eta[32];
-        format_eta(eta, sizeof eta, p->eta_seconds);
+        double left = p->eta_seconds;
+        if (ui->deadline > 0 && ui->deadline - monotonic_seconds() < left)
+            left = ui->deadline - monotonic_seconds() > 0 ? ui->deadline - monotonic_seconds() : 0;
+        format_eta(eta, sizeof eta, left);
         const long long total = (long long)p->epochs * p->batches_per_epoch;
         const long long done = (long long)p->epoch * p->batches_per_epoch + p->batch + 1;
         printf("%sepoch %d/%d  step %lld/%lld  loss %.4f (global %.4f sentence %.4f word %.4f)  "
@@ -129,6 +134,10 @@ static int parse(int argc, char **argv, train_args *a) {
         else if (!strcmp(k, "--resume")) a->resume = v;
         else if (!strcmp(k, "--log")) a->log = v;
         else if (!strcmp(k, "--max-minutes") && atof(v) > 0) a->max_minutes = atof(v);
+        else if (!strcmp(k, "--loss-weights") &&
+                 sscanf(v, "%lf,%lf,%lf", &a->o.loss_weight_global, &a->o.loss_weight_sentence,
+                        &a->o.loss_weight_word) == 3) {
+        }
         else if (!strcmp(k, "--epochs")) a->o.epochs = atoi(v);
         else if (!strcmp(k, "--batch")) a->o.batch_size = atoi(v);
         else if (!strcmp(k, "--lr")) a->o.learning_rate = atof(v);

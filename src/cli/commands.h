@@ -4,6 +4,7 @@
 #define AFLOC_CLI_COMMANDS_H
 
 int afloc_cli_demo(int argc, char **argv);
+int afloc_cli_demo_inputs(const char *directory); /* demo_inputs.c: `afloc demo --inputs DIR` */
 int afloc_cli_localize(int argc, char **argv);
 int afloc_cli_classify(int argc, char **argv);
 int afloc_cli_embed(int argc, char **argv);

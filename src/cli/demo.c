@@ -1,193 +1,324 @@
-/* demo.c: `afloc demo`, the FOUNDATION placeholder of the main job. The inference engine exists
- * (afloc localize/classify/embed), but no trained model ships yet and training is not implemented,
- * so a heatmap would come from random weights and mean nothing. This demo therefore exercises
- * only the input side through the public API, on inputs it makes itself (no download):
- *   1. draws a 16-bit, 12-bit-significant radiograph-like image with one bright "lesion",
- *      saves it as PNG and decodes it back;
- *   2. preprocesses it exactly as the model will (letterbox 224, normalisation) and saves the
- *      model frame as a PNG;
- *   3. maps a frame-space map (a Gaussian at the lesion) back onto the original pixel grid, the
- *      way localization heatmaps will be returned, and saves it;
- *   4. cleans a free-text report as the reference does and tokenizes it with a WordPiece
- *      vocabulary built in here (a real model file carries its own 28,996-entry vocabulary).
- * The real demo (train on synthetic image-report pairs, localize, classify) replaces this. */
+/* demo.c: `afloc demo`, the main job end to end on data the program makes itself (no download):
+ *
+ *   1. a synthetic chest X-ray dataset: training images with free-text reports (no geometry) and
+ *      a held-out test set with boxes, used only for scoring (`afloc synth cxr`);
+ *   2. the model the project trained on that data and ships in models/ (reproducible with the
+ *      command in models/README.md): localize and classify the held-out images and print the
+ *      metric table next to text-agnostic baselines (`afloc eval`), with pictures;
+ *   3. a short live training from scratch (same config, a time budget, progress bar), then the
+ *      same evaluation, and a comparison of the live model with the untrained one and with every
+ *      baseline on pointing game and CNR.
+ *
+ * Each step is the corresponding subcommand, so everything the demo prints can be reproduced
+ * one command at a time. `afloc demo --inputs DIR` is the separate tour of the input side
+ * (demo_inputs.c). */
+#include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "afloc/afloc.h"
 #include "commands.h"
 
-enum { WIDTH = 640, HEIGHT = 520, LESION_X = 430, LESION_Y = 300 };
+static const char usage[] =
+    "usage: afloc demo [DIR] [--train-minutes M] [--no-train] [--threads T] [--models DIR]\n"
+    "       afloc demo --inputs DIR\n"
+    "Runs the main job on a synthetic chest X-ray dataset it generates (no download): evaluates\n"
+    "the shipped model (localization, text-reading tests, zero-shot classification, baselines),\n"
+    "then trains a model from scratch for a few minutes and shows it beating the untrained model\n"
+    "and the text-agnostic baselines. Everything goes to DIR (default ./afloc-demo).\n"
+    "  --train-minutes M   length of the live training (default 3)\n"
+    "  --no-train          skip the live training\n"
+    "  --threads T         CPU threads (default 0: all cores)\n"
+    "  --quick             200 training and 60 held-out images, 0.2 minutes of training (tests)\n"
+    "  --models DIR        where cxr-small.safetensors / .json are (default: models/ beside the\n"
+    "                      build, $AFLOC_MODELS, or ./models)\n"
+    "  --inputs DIR        instead: the tour of the input side (PNG, preprocessing, tokenizer)\n";
 
-static const char report[] =
-    "FINDINGS: 1. There is a 2.5 cm nodule in the left lower lobe. No pleural effusion.\n"
-    "2. Heart size is normal. IMPRESSION: Left lower lobe nodule, café-au-lait artefact.";
+typedef struct demo_args {
+    const char *dir, *models, *threads;
+    double train_minutes;
+    int no_train, quick;
+} demo_args;
 
-/* A tiny WordPiece vocabulary: BERT's special tokens at their usual ids, single characters and
- * their ## continuations, and some whole words, so that most words split into pieces. */
-static char *demo_vocabulary(void) {
-    static const char *words[] = {"there", "is", "no", "in", "the", "left", "lower", "lobe",
-                                  "nod", "##ule", "heart", "size", "normal", "pleural", "eff",
-                                  "##usion", "cm", "find", "##ings", "impression", "art", "##ef",
-                                  "##act"};
-    size_t capacity = 8192, used = 0;
-    char *vocab = malloc(capacity);
-    if (!vocab) return NULL;
-    used += (size_t)snprintf(vocab + used, capacity - used, "[PAD]\n");
-    for (int i = 1; i < 100; i++) used += (size_t)snprintf(vocab + used, capacity - used, "[unused%d]\n", i);
-    used += (size_t)snprintf(vocab + used, capacity - used, "[UNK]\n[CLS]\n[SEP]\n[MASK]\n");
-    for (char c = 'a'; c <= 'z'; c++) used += (size_t)snprintf(vocab + used, capacity - used, "%c\n##%c\n", c, c);
-    for (char c = '0'; c <= '9'; c++) used += (size_t)snprintf(vocab + used, capacity - used, "%c\n##%c\n", c, c);
-    used += (size_t)snprintf(vocab + used, capacity - used, ".\n_\n");
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        used += (size_t)snprintf(vocab + used, capacity - used, "%s\n", words[i]);
-    return vocab;
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int failed(const char *what) {
-    fprintf(stderr, "afloc demo: %s failed: %s\n", what, afloc_last_error());
-    return 1;
-}
+static int file_exists(const char *path) { return access(path, R_OK) == 0; }
 
-/* Step 1: a synthetic 12-bit radiograph in a 16-bit buffer. */
-static void draw_radiograph(uint16_t *pixels) {
-    for (int y = 0; y < HEIGHT; y++)
-        for (int x = 0; x < WIDTH; x++) {
-            double body = exp(-pow((x - WIDTH / 2.0) / (WIDTH * 0.42), 4.0));
-            double lungs = 0.55 * exp(-pow((fabs(x - WIDTH / 2.0) - 150.0) / 90.0, 2.0) -
-                                      pow((y - 260.0) / 170.0, 2.0));
-            double lesion = 0.45 * exp(-(pow(x - LESION_X, 2.0) + pow(y - LESION_Y, 2.0)) / (2 * 18.0 * 18.0));
-            double ribs = 0.06 * (0.5 + 0.5 * sin(y / 9.0));
-            double v = 0.15 + 0.6 * body - 0.45 * lungs + lesion + ribs * body;
-            v = v < 0 ? 0 : v > 1 ? 1 : v;
-            pixels[(size_t)y * WIDTH + (size_t)x] = (uint16_t)lrint(v * 4095.0);
+/* The folder holding cxr-small.safetensors: --models, $AFLOC_MODELS, models/ beside the
+ * executable's parent (build/afloc -> models/), the install's share/afloc/models, ./models. */
+static int find_models(const demo_args *a, char *out, size_t size) {
+    char exe[PATH_MAX] = "";
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+    }
+    const char *env = getenv("AFLOC_MODELS");
+    char candidates[5][PATH_MAX + 32];
+    int count = 0;
+    if (a->models) snprintf(candidates[count++], sizeof candidates[0], "%s", a->models);
+    if (env && env[0]) snprintf(candidates[count++], sizeof candidates[0], "%s", env);
+    if (n > 0) {
+        snprintf(candidates[count++], sizeof candidates[0], "%s/../models", exe);
+        snprintf(candidates[count++], sizeof candidates[0], "%s/../share/afloc/models", exe);
+    }
+    snprintf(candidates[count++], sizeof candidates[0], "models");
+    for (int i = 0; i < count; i++) {
+        char probe[PATH_MAX + 64];
+        snprintf(probe, sizeof probe, "%s/cxr-small.json", candidates[i]);
+        if (file_exists(probe)) {
+            snprintf(out, size, "%s", candidates[i]);
+            return 1;
         }
+    }
+    return 0;
 }
 
-static int save_float_png(const char *path, const float *values, int32_t width, int32_t height) {
-    afloc_image_view view = {sizeof view, AFLOC_PIXEL_F32, 1, width, height,
-                             (size_t)width * sizeof(float), values, 0};
-    return afloc_image_save_png(&view, path) == AFLOC_OK ? 0 : failed("afloc_image_save_png");
-}
-
-static int demo_image(const char *directory) {
-    char path[1024];
-    uint16_t *pixels = malloc((size_t)WIDTH * HEIGHT * sizeof *pixels);
-    float *frame = malloc(224 * 224 * sizeof *frame);
-    float *heatmap = malloc((size_t)WIDTH * HEIGHT * sizeof *heatmap);
-    afloc_image *image = NULL;
-    int rc = 1;
-    if (!pixels || !frame || !heatmap) goto done;
-
-    draw_radiograph(pixels);
-    afloc_image_view drawn = {sizeof drawn, AFLOC_PIXEL_U16, 1, WIDTH, HEIGHT,
-                              WIDTH * sizeof(uint16_t), pixels, 12};
-    snprintf(path, sizeof path, "%s/radiograph16.png", directory);
-    if (afloc_image_save_png(&drawn, path) != AFLOC_OK) { rc = failed("afloc_image_save_png"); goto done; }
-    if (afloc_image_load_png(path, NULL, &image) != AFLOC_OK) { rc = failed("afloc_image_load_png"); goto done; }
-    afloc_image_view view = {0};
-    view.struct_size = sizeof view;
-    if (afloc_image_get_view(image, &view) != AFLOC_OK) { rc = failed("afloc_image_get_view"); goto done; }
-    int same = view.width == WIDTH && view.height == HEIGHT && view.pixel_type == AFLOC_PIXEL_U16;
-    for (int y = 0; same && y < HEIGHT; y++)
-        same = !memcmp((const char *)view.pixels + (size_t)y * view.row_stride, pixels + (size_t)y * WIDTH,
-                       WIDTH * sizeof(uint16_t));
-    printf("1. image   wrote and decoded %s: %dx%d, 16-bit gray, %d significant bits, pixels %s\n",
-           path, (int)view.width, (int)view.height, (int)view.significant_bits,
-           same ? "identical" : "DIFFERENT");
-    if (!same) goto done;
-
-    afloc_letterbox_geometry geometry = {0};
-    geometry.struct_size = sizeof geometry;
-    view.significant_bits = 12;
-    if (afloc_image_preprocess(&view, NULL, frame, 224 * 224, &geometry) != AFLOC_OK) {
-        rc = failed("afloc_image_preprocess");
-        goto done;
-    }
-    float lo = frame[0], hi = frame[0];
-    for (int i = 0; i < 224 * 224; i++) {
-        lo = frame[i] < lo ? frame[i] : lo;
-        hi = frame[i] > hi ? frame[i] : hi;
-    }
-    printf("2. frame   letterbox %dx%d -> %dx%d at (%d,%d) in 224x224, model input in [%.3f, %.3f]\n",
-           (int)geometry.source_width, (int)geometry.source_height, (int)geometry.resized_width,
-           (int)geometry.resized_height, (int)geometry.pad_left, (int)geometry.pad_top, lo, hi);
-    for (int i = 0; i < 224 * 224; i++) frame[i] = frame[i] * 0.5f + 0.5f; /* back to [0, 1] to view */
-    snprintf(path, sizeof path, "%s/frame224.png", directory);
-    if (save_float_png(path, frame, 224, 224)) goto done;
-
-    /* A frame-space map peaking where the lesion landed, mapped back to the original grid. */
-    double scale = (double)geometry.resized_width / WIDTH;
-    double u0 = (LESION_X + 0.5) * scale - 0.5 + geometry.pad_left;
-    double v0 = (LESION_Y + 0.5) * (double)geometry.resized_height / HEIGHT - 0.5 + geometry.pad_top;
-    for (int v = 0; v < 224; v++)
-        for (int u = 0; u < 224; u++)
-            frame[v * 224 + u] = (float)exp(-((u - u0) * (u - u0) + (v - v0) * (v - v0)) / (2 * 6.0 * 6.0));
-    if (afloc_heatmap_to_original(&geometry, frame, 224 * 224, heatmap, (size_t)WIDTH * HEIGHT) != AFLOC_OK) {
-        rc = failed("afloc_heatmap_to_original");
-        goto done;
-    }
-    int best = 0;
-    for (int i = 1; i < WIDTH * HEIGHT; i++) best = heatmap[i] > heatmap[best] ? i : best;
-    printf("3. heatmap frame map peak at (%.1f, %.1f) maps back to original pixel (%d, %d); lesion drawn at (%d, %d)\n",
-           u0, v0, best % WIDTH, best / WIDTH, LESION_X, LESION_Y);
-    snprintf(path, sizeof path, "%s/heatmap_original.png", directory);
-    if (save_float_png(path, heatmap, WIDTH, HEIGHT)) goto done;
-    rc = 0;
-done:
-    if (rc == 1 && (!pixels || !frame || !heatmap)) fprintf(stderr, "afloc demo: out of memory\n");
-    afloc_image_free(image);
-    free(heatmap);
-    free(frame);
-    free(pixels);
+/* Runs one subcommand with a printed header and its wall time; returns its exit status. */
+static int step(const char *title, const char *name, int (*command)(int, char **), int argc,
+                const char **argv) {
+    printf("\n== %s\n   afloc %s", title, name);
+    for (int i = 0; i < argc; i++) printf(" %s", argv[i]);
+    printf("\n");
+    fflush(stdout);
+    double t0 = now_seconds();
+    int rc = command(argc, (char **)argv);
+    printf("   (%.0f s)\n", now_seconds() - t0);
+    fflush(stdout);
+    if (rc != 0) fprintf(stderr, "afloc demo: step \"%s\" failed (exit %d)\n", title, rc);
     return rc;
 }
 
-static int demo_text(void) {
-    char cleaned[sizeof report];
-    if (afloc_text_clean_prompt(report, strlen(report), cleaned, sizeof cleaned, NULL) != AFLOC_OK)
-        return failed("afloc_text_clean_prompt");
-    printf("4. text    report: \"%.60s...\"\n           cleaned: \"%s\"\n", report, cleaned);
+/* ---- the summary, read back from the evaluations' metrics.json ---- */
 
-    char *vocab = demo_vocabulary();
-    if (!vocab) return failed("demo vocabulary");
-    afloc_tokenizer *tokenizer = NULL;
-    afloc_status status = afloc_tokenizer_create(vocab, strlen(vocab), NULL, &tokenizer);
-    free(vocab);
-    if (status != AFLOC_OK) return failed("afloc_tokenizer_create");
-    int32_t ids[97], mask[97], length = 0;
-    status = afloc_tokenizer_encode(tokenizer, cleaned, strlen(cleaned), ids, mask, 97, &length);
-    if (status != AFLOC_OK) {
-        afloc_tokenizer_free(tokenizer);
-        return failed("afloc_tokenizer_encode");
+typedef struct demo_figures {
+    int valid;
+    double pointing, pointing_lo, pointing_hi, cnr, cnr_lo, cnr_hi, iou, auc;
+} demo_figures;
+
+static cJSON *read_json(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = size > 0 ? malloc((size_t)size + 1) : NULL;
+    cJSON *json = NULL;
+    if (text && fread(text, 1, (size_t)size, f) == (size_t)size) {
+        text[size] = '\0';
+        json = cJSON_Parse(text);
     }
-    printf("           %d of 97 token slots used:", (int)length);
-    for (int32_t i = 0; i < length; i++) {
-        char piece[64];
-        if (afloc_tokenizer_token_text(tokenizer, ids[i], piece, sizeof piece, NULL) == AFLOC_OK)
-            printf(" %s", piece);
+    free(text);
+    fclose(f);
+    return json;
+}
+
+static double number_at(const cJSON *node, const char *a, const char *b) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(node, a);
+    if (b) x = cJSON_GetObjectItemCaseSensitive(x, b);
+    return cJSON_IsNumber(x) ? x->valuedouble : NAN;
+}
+
+/* Figures of one localization block ({"iou": {"value": ...}, "cnr": ..., "pointing": ...}). */
+static demo_figures figures_of(const cJSON *block, double auc) {
+    demo_figures f = {0};
+    if (!block) return f;
+    f.valid = 1;
+    f.pointing = number_at(block, "pointing", "value");
+    f.pointing_lo = number_at(block, "pointing", "ci_lo");
+    f.pointing_hi = number_at(block, "pointing", "ci_hi");
+    f.cnr = number_at(block, "cnr", "value");
+    f.cnr_lo = number_at(block, "cnr", "ci_lo");
+    f.cnr_hi = number_at(block, "cnr", "ci_hi");
+    f.iou = number_at(block, "iou", "value");
+    f.auc = auc;
+    return f;
+}
+
+static const cJSON *localization(const cJSON *metrics, const char *who) {
+    const cJSON *loc = cJSON_GetObjectItemCaseSensitive(metrics, "localization");
+    if (!strcmp(who, "model")) return cJSON_GetObjectItemCaseSensitive(loc, "model");
+    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(loc, "baselines"), who);
+}
+
+static double mean_auc(const cJSON *metrics) {
+    return number_at(cJSON_GetObjectItemCaseSensitive(metrics, "classification"), "mean_auc", NULL);
+}
+
+static void print_row(const char *name, const demo_figures *f) {
+    if (!f->valid) {
+        printf("  %-26s (not run)\n", name);
+        return;
     }
-    printf("\n");
-    afloc_tokenizer_free(tokenizer);
+    printf("  %-26s %5.3f [%5.3f, %5.3f]   %6.3f [%6.3f, %6.3f]   %5.3f   ", name, f->pointing,
+           f->pointing_lo, f->pointing_hi, f->cnr, f->cnr_lo, f->cnr_hi, f->iou);
+    if (isnan(f->auc)) printf("  -\n");
+    else printf("%5.3f\n", f->auc);
+}
+
+static void summary(const char *dir, int live_ran) {
+    char path[PATH_MAX + 64];
+    cJSON *m[3] = {NULL, NULL, NULL};
+    const char *names[3] = {"shipped", "live", "untrained"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s/metrics.json", dir, names[i]);
+        m[i] = read_json(path);
+    }
+    demo_figures shipped = m[0] ? figures_of(localization(m[0], "model"), mean_auc(m[0])) : (demo_figures){0};
+    demo_figures live = m[1] ? figures_of(localization(m[1], "model"), mean_auc(m[1])) : (demo_figures){0};
+    demo_figures untrained = m[2] ? figures_of(localization(m[2], "model"), mean_auc(m[2])) : (demo_figures){0};
+    const cJSON *base_source = m[1] ? m[1] : m[0] ? m[0] : m[2];
+    const char *baselines[3] = {"random", "center", "intensity"};
+    demo_figures base[3];
+    for (int b = 0; b < 3; b++)
+        base[b] = base_source ? figures_of(localization(base_source, baselines[b]), NAN) : (demo_figures){0};
+
+    printf("\n== summary: held-out test set, pointing game and CNR with 95%% bootstrap CIs\n");
+    printf("  %-26s %-22s   %-24s   %-5s   %s\n", "", "pointing", "CNR", "IoU", "AUC");
+    print_row("shipped model", &shipped);
+    print_row("live-trained model", &live);
+    print_row("untrained model", &untrained);
+    for (int b = 0; b < 3; b++) {
+        char name[64];
+        snprintf(name, sizeof name, "baseline: %s", baselines[b]);
+        print_row(name, &base[b]);
+    }
+    if (live_ran && live.valid && untrained.valid) {
+        int beats = live.pointing > untrained.pointing && live.cnr > untrained.cnr;
+        for (int b = 0; b < 3; b++)
+            beats = beats && base[b].valid && live.pointing > base[b].pointing && live.cnr > base[b].cnr;
+        printf("\n  live model beats the untrained model and every baseline on pointing and CNR: %s\n",
+               beats ? "yes" : "NO");
+    }
+    printf("\n  pictures: %s/shipped/contact_sheet.png (heatmaps with the true boxes), "
+           "%s/shipped/loss_curve.png,\n            %s/live/contact_sheet.png, %s/live/loss_curve.png\n"
+           "  all numbers: %s/*/metrics.json\n", dir, dir, dir, dir, dir);
+    for (int i = 0; i < 3; i++) cJSON_Delete(m[i]);
+}
+
+/* ---- the command ---- */
+
+static int parse(int argc, char **argv, demo_args *a) {
+    a->train_minutes = 3.0;
+    a->threads = "0";
+    for (int i = 0; i < argc; i++) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (!strcmp(k, "--no-train")) {
+            a->no_train = 1;
+        } else if (!strcmp(k, "--quick")) {
+            a->quick = 1;
+            a->train_minutes = 0.2;
+        } else if (!strcmp(k, "--train-minutes") && v && atof(v) > 0) {
+            a->train_minutes = atof(v);
+            i++;
+        } else if (!strcmp(k, "--threads") && v) {
+            a->threads = v;
+            i++;
+        } else if (!strcmp(k, "--models") && v) {
+            a->models = v;
+            i++;
+        } else if (k[0] != '-' && !a->dir) {
+            a->dir = k;
+        } else {
+            fprintf(stderr, "afloc demo: bad argument %s\n%s", k, usage);
+            return 2;
+        }
+    }
+    if (!a->dir) a->dir = "afloc-demo";
     return 0;
 }
 
 int afloc_cli_demo(int argc, char **argv) {
-    const char *directory = argc > 0 ? argv[0] : "afloc-demo";
-    if (argc > 0 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
-        printf("usage: afloc demo [OUTPUT_DIR]   (default ./afloc-demo)\n"
-               "Foundation demo: image and text input only; no trained model ships yet.\n");
-        return 0;
+    if (argc >= 1 && !strcmp(argv[0], "--inputs")) return afloc_cli_demo_inputs(argc >= 2 ? argv[1] : "afloc-demo-inputs");
+    demo_args a;
+    memset(&a, 0, sizeof a);
+    int rc = parse(argc, argv, &a);
+    if (rc) return rc;
+    char models[PATH_MAX];
+    if (!find_models(&a, models, sizeof models)) {
+        fprintf(stderr, "afloc demo: cannot find models/cxr-small.json (run from the source tree, "
+                        "or pass --models DIR)\n");
+        return 1;
     }
-    mkdir(directory, 0755);
-    printf("libafloc %s foundation demo: the input side only. Inference (afloc localize/classify)\n"
-           "exists, but training does not yet and no trained model ships, so there is nothing\n"
-           "meaningful to localize with; the real demo replaces this one.\n\n", afloc_version());
-    if (demo_image(directory) || demo_text()) return 1;
-    printf("\npictures: %s/radiograph16.png, %s/frame224.png, %s/heatmap_original.png\n", directory,
-           directory, directory);
+    mkdir(a.dir, 0755);
+    char data[PATH_MAX + 16], config[PATH_MAX + 32], shipped[PATH_MAX + 32], shipped_log[PATH_MAX + 32];
+    char vocab[PATH_MAX + 32], manifest[PATH_MAX + 32], out[PATH_MAX + 32], init[PATH_MAX + 32];
+    char live[PATH_MAX + 32], live_log[PATH_MAX + 32];
+    snprintf(data, sizeof data, "%s/data", a.dir);
+    snprintf(config, sizeof config, "%s/cxr-small.json", models);
+    snprintf(shipped, sizeof shipped, "%s/cxr-small.safetensors", models);
+    snprintf(shipped_log, sizeof shipped_log, "%s/cxr-small.train_log.csv", models);
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", data);
+    snprintf(manifest, sizeof manifest, "%s/train.csv", data);
+    snprintf(init, sizeof init, "%s/untrained.safetensors", a.dir);
+    snprintf(live, sizeof live, "%s/live.safetensors", a.dir);
+    snprintf(live_log, sizeof live_log, "%s/live_train_log.csv", a.dir);
+    double t0 = now_seconds();
+    printf("libafloc %s demo: AFLoc learns from chest X-rays and their free-text reports, with no "
+           "boxes,\nthen points at what a sentence describes. Output in %s/\n", afloc_version(), a.dir);
+
+    /* 1. The dataset (the same seed always gives the same bytes, so an existing one is reused). */
+    char done[PATH_MAX + 32];
+    snprintf(done, sizeof done, "%s/dataset.json", data);
+    if (!file_exists(done)) {
+        const char *synth[] = {"cxr", data, "--seed", "1", "--threads", a.threads,
+                               "--train", a.quick ? "200" : "2000", "--test", a.quick ? "60" : "300"};
+        if ((rc = step("1. synthetic chest X-ray dataset (training image-report pairs, held-out "
+                       "images with boxes)", "synth", afloc_cli_synth, 10, synth)))
+            return rc;
+    } else {
+        printf("\n== 1. synthetic dataset: reusing %s\n", data);
+    }
+
+    /* 2. The shipped model. */
+    if (file_exists(shipped)) {
+        snprintf(out, sizeof out, "%s/shipped", a.dir);
+        const char *eval[] = {shipped, data, "--out", out, "--log", shipped_log};
+        if ((rc = step("2. the shipped model (trained by the project on this data) on the held-out "
+                       "set", "eval", afloc_cli_eval, file_exists(shipped_log) ? 6 : 4, eval)))
+            return rc;
+    } else {
+        printf("\n== 2. no shipped model at %s: skipped\n", shipped);
+    }
+
+    /* 3. Untrained, then live training from it, then the live model. */
+    const char *make[] = {init, "--vocab", vocab, "--config", config, "--seed", "1"};
+    if ((rc = step("3a. an untrained model of the same config", "init", afloc_cli_init, 7, make))) return rc;
+    snprintf(out, sizeof out, "%s/untrained", a.dir);
+    const char *eval_init[] = {init, data, "--out", out, "--json-only"};
+    if ((rc = step("3b. the untrained model on the held-out set", "eval", afloc_cli_eval, 5, eval_init)))
+        return rc;
+    if (!a.no_train) {
+        char minutes[32];
+        snprintf(minutes, sizeof minutes, "%g", a.train_minutes);
+        remove(live_log);
+        const char *train[] = {manifest, "--model", init, "--out", live, "--epochs", "100",
+                               "--batch", "32", "--lr", "1e-3", "--schedule", "constant",
+                               "--captions", "full", "--seed", "1", "--threads", a.threads,
+                               "--max-minutes", minutes, "--log", live_log};
+        if ((rc = step("3c. live training from scratch (a time budget; the shipped model trained "
+                       "longer)", "train", afloc_cli_train, 23, train)))
+            return rc;
+        snprintf(out, sizeof out, "%s/live", a.dir);
+        const char *eval_live[] = {live, data, "--out", out, "--log", live_log};
+        if ((rc = step("3d. the live-trained model on the held-out set", "eval", afloc_cli_eval, 6, eval_live)))
+            return rc;
+    }
+    summary(a.dir, !a.no_train);
+    printf("\n  demo finished in %.1f minutes\n", (now_seconds() - t0) / 60.0);
     return 0;
 }

@@ -73,6 +73,8 @@ static void print_sizes(void) {
     FIELD(afloc_trainer_options, min_learning_rate); FIELD(afloc_trainer_options, caption_mode);
     FIELD(afloc_trainer_options, dropout); FIELD(afloc_trainer_options, drop_last);
     FIELD(afloc_trainer_options, progress); FIELD(afloc_trainer_options, progress_user);
+    FIELD(afloc_trainer_options, loss_weight_global); FIELD(afloc_trainer_options, loss_weight_sentence);
+    FIELD(afloc_trainer_options, loss_weight_word);
     SIZE(afloc_trainer_options);
     FIELD(afloc_trainer_state, step); FIELD(afloc_trainer_state, epoch);
     FIELD(afloc_trainer_state, batch); FIELD(afloc_trainer_state, seed);

@@ -221,7 +221,10 @@ class TrainerOptions(_Sized):
                 ("dropout", ctypes.c_float),
                 ("drop_last", ctypes.c_int32),
                 ("progress", TRAIN_PROGRESS_FN),
-                ("progress_user", ctypes.c_void_p)]
+                ("progress_user", ctypes.c_void_p),
+                ("loss_weight_global", ctypes.c_double),
+                ("loss_weight_sentence", ctypes.c_double),
+                ("loss_weight_word", ctypes.c_double)]
 
 
 class TrainerState(_Sized):
