@@ -1,8 +1,8 @@
 /* synth.h: procedural demo datasets (issue 5): the interface between the dataset writer
  * (src/synth_dataset.c, the layout of /tmp/dataset_format.md: images/, train.csv, test.csv,
  * labels.csv, classes.csv, vocab.txt, dataset.json) and the modality generators
- * (src/synth_cxr.c with its reports in src/synth_report_cxr.c; shared helpers in
- * src/synth_common.c). Internal.
+ * (src/synth_cxr.c, src/synth_fundus.c, src/synth_histo.c, with their reports in
+ * src/synth_report_*.c; shared helpers in src/synth_common.c and src/synth_text.c). Internal.
  *
  * Determinism: a case is a pure function of (seed, split, index, size). Its random draws come
  * from its own xoshiro stream (afloc_synth_case_rng) and per-pixel noise from a counter hash, so
@@ -85,6 +85,8 @@ const afloc_synth_modality *afloc_synth_modality_find(const char *name);
 
 /* The modalities, for the CLI's help and the writer. */
 const afloc_synth_modality *afloc_synth_modality_cxr(void);
+const afloc_synth_modality *afloc_synth_modality_fundus(void); /* src/synth_fundus.c */
+const afloc_synth_modality *afloc_synth_modality_histo(void);  /* src/synth_histo.c  */
 
 /* Seeds the stream of case (split, index) of dataset `seed`: counter-based, so any case can be
  * generated alone. */
@@ -130,7 +132,87 @@ enum {
     AFLOC_CXR_CLASSES       = 7
 };
 
+/* ---- colour fundus photograph (src/synth_fundus.c, text in src/synth_report_fundus.c) ---- */
+
+/* The fundus classes, in the order of classes.csv. */
+enum {
+    AFLOC_FUNDUS_HAEMORRHAGE = 0,
+    AFLOC_FUNDUS_EXUDATE     = 1,
+    AFLOC_FUNDUS_DRUSEN      = 2,
+    AFLOC_FUNDUS_COTTON_WOOL = 3,
+    AFLOC_FUNDUS_CLASSES     = 4
+};
+
+/* Fundus finding zones: the quadrants about the image centre, and the macula. */
+enum {
+    AFLOC_FUNDUS_SUPEROTEMPORAL = 0,
+    AFLOC_FUNDUS_SUPERONASAL    = 1,
+    AFLOC_FUNDUS_INFEROTEMPORAL = 2,
+    AFLOC_FUNDUS_INFERONASAL    = 3,
+    AFLOC_FUNDUS_MACULA         = 4
+};
+
+/* Fundus anatomy slot holding the eye: 0 right (disc on the image's right), 1 left. */
+#define AFLOC_FUNDUS_ANATOMY_EYE 0
+
+/* ---- H&E histopathology tile (src/synth_histo.c, text in src/synth_report_histo.c) ---- */
+
+/* The histopathology classes, in the order of classes.csv. */
+enum {
+    AFLOC_HISTO_TUMOUR       = 0,
+    AFLOC_HISTO_NECROSIS     = 1,
+    AFLOC_HISTO_INFLAMMATION = 2,
+    AFLOC_HISTO_CLASSES      = 3
+};
+
+/* Histology zones are row * 3 + column of a 3 x 3 grid: 0 upper left .. 4 centre .. 8 lower
+ * right. */
+
 /* ---- text ---- */
+
+/* The sentences of one report being written (src/synth_text.c). */
+#define AFLOC_SYNTH_SENTENCE_CAPACITY 256
+#define AFLOC_SYNTH_MAX_SENTENCES     24
+typedef struct afloc_synth_sentences {
+    char    text[AFLOC_SYNTH_MAX_SENTENCES][AFLOC_SYNTH_SENTENCE_CAPACITY];
+    int32_t count;
+    int     overflow; /* a sentence was cut or there were too many */
+} afloc_synth_sentences;
+
+/* An element of a static string array chosen uniformly. */
+#define AFLOC_SYNTH_PICK(rng, list) \
+    (list)[afloc_rng_below((rng), sizeof(list) / sizeof((list)[0]))]
+
+/* 1 with probability p. */
+int afloc_synth_chance(afloc_rng *rng, double p);
+
+/* Appends a sentence (printf-style into its slot: see afloc_synth_sentence_end) and returns its
+ * buffer of AFLOC_SYNTH_SENTENCE_CAPACITY bytes. */
+char *afloc_synth_sentence_begin(afloc_synth_sentences *s);
+
+/* Closes the last sentence: `length` is what snprintf returned; capitalises the first letter. */
+void afloc_synth_sentence_end(afloc_synth_sentences *s, int length);
+
+/* Appends a fixed sentence. */
+void afloc_synth_sentence_fixed(afloc_synth_sentences *s, const char *text);
+
+/* Shuffles sentences [from, to) (Fisher-Yates with rng). */
+void afloc_synth_sentences_shuffle(afloc_synth_sentences *s, int32_t from, int32_t to,
+                                   afloc_rng *rng);
+
+/* Writes c->report from `once` (which fills a sentence list, the prompts of c's findings too):
+ * joins the sentences with single spaces and draws again (up to 8 times) while the §4.3 caption
+ * cache would drop a sentence. AFLOC_ERR_INTERNAL if a text does not fit. */
+afloc_status afloc_synth_report_write(afloc_synth_case *c, afloc_rng *rng,
+                                      void (*once)(afloc_synth_case *c, afloc_rng *rng,
+                                                   afloc_synth_sentences *s),
+                                      const char *function);
+
+/* The fundus and histology texts (report and prompts), as afloc_synth_cxr_write_text. */
+afloc_status afloc_synth_fundus_write_text(afloc_synth_case *c, afloc_rng *rng,
+                                           const char *function);
+afloc_status afloc_synth_histo_write_text(afloc_synth_case *c, afloc_rng *rng,
+                                          const char *function);
 
 /* Writes c->report and every finding's prompt for a chest X-ray case (src/synth_report_cxr.c).
  * Returns AFLOC_ERR_INTERNAL if a text does not fit its buffer (cannot happen with the shipped

@@ -16,6 +16,8 @@
 const afloc_synth_modality *afloc_synth_modality_find(const char *name) {
     if (!name) return NULL;
     if (!strcmp(name, "cxr")) return afloc_synth_modality_cxr();
+    if (!strcmp(name, "fundus")) return afloc_synth_modality_fundus();
+    if (!strcmp(name, "histo")) return afloc_synth_modality_histo();
     return NULL;
 }
 

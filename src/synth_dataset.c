@@ -356,7 +356,7 @@ afloc_status afloc_synth_dataset_write(const char *modality, const char *out_dir
                           fn_write);
     const afloc_synth_modality *m = afloc_synth_modality_find(modality);
     if (!m)
-        return afloc_fail(AFLOC_ERR_UNSUPPORTED, "%s: unknown modality \"%.40s\" (cxr)", fn_write,
+        return afloc_fail(AFLOC_ERR_UNSUPPORTED, "%s: unknown modality \"%.40s\" (cxr, fundus, histo)", fn_write,
                           modality);
     afloc_synth_options o;
     AFLOC_TRY(afloc_options_read(&o, sizeof o, options, &defaults, fn_write));

@@ -999,7 +999,9 @@ typedef struct afloc_synth_options {
 AFLOC_API afloc_status afloc_synth_options_default(afloc_synth_options *options);
 
 /* Writes a synthetic dataset of `modality` ("cxr": 16-bit gray chest radiographs with nodule,
- * consolidation, pleural effusion, pneumothorax, cardiomegaly, atelectasis and mass) into the
+ * consolidation, pleural effusion, pneumothorax, cardiomegaly, atelectasis and mass; "fundus":
+ * 8-bit RGB colour fundus photographs with haemorrhage, hard exudate, drusen and cotton wool
+ * spot; "histo": 8-bit RGB H&E tiles with tumour, necrosis and inflammation) into the
  * folder `out_dir` (UTF-8; created if missing, its parent must exist; existing files of the
  * layout are replaced): images/train_NNNNNN.png, images/test_NNNNNN.png, train.csv, test.csv,
  * labels.csv, classes.csv, vocab.txt and, last, dataset.json. `options` may be NULL (defaults).

@@ -26,12 +26,16 @@
 #include "commands.h"
 
 static const char usage[] =
-    "usage: afloc demo [DIR] [--train-minutes M] [--no-train] [--threads T] [--models DIR]\n"
+    "usage: afloc demo [DIR] [--modality cxr|fundus|histo] [--train-minutes M] [--no-train]\n"
+    "                  [--threads T] [--models DIR] [--quick]\n"
     "       afloc demo --inputs DIR\n"
     "Runs the main job on a synthetic chest X-ray dataset it generates (no download): evaluates\n"
     "the shipped model (localization, text-reading tests, zero-shot classification, baselines),\n"
     "then trains a model from scratch for a few minutes and shows it beating the untrained model\n"
     "and the text-agnostic baselines. Everything goes to DIR (default ./afloc-demo).\n"
+    "  --modality M        cxr (default), fundus (colour retina photographs) or histo (H&E\n"
+    "                      tiles); only cxr has a shipped model: the others show the untrained\n"
+    "                      and the live-trained model (same architecture, its own vocabulary)\n"
     "  --train-minutes M   length of the live training (default 3)\n"
     "  --no-train          skip the live training\n"
     "  --threads T         CPU threads (default 0: all cores)\n"
@@ -41,7 +45,7 @@ static const char usage[] =
     "  --inputs DIR        instead: the tour of the input side (PNG, preprocessing, tokenizer)\n";
 
 typedef struct demo_args {
-    const char *dir, *models, *threads;
+    const char *dir, *models, *threads, *modality;
     double train_minutes;
     int no_train, quick;
 } demo_args;
@@ -167,13 +171,13 @@ static void print_row(const char *name, const demo_figures *f) {
     else printf("%5.3f\n", f->auc);
 }
 
-static void summary(const char *dir, int live_ran) {
+static void summary(const char *dir, const char *suffix, int live_ran) {
     char path[PATH_MAX + 64];
     cJSON *m[3] = {NULL, NULL, NULL};
     const char *names[3] = {"shipped", "live", "untrained"};
     for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/%s/metrics.json", dir, names[i]);
-        m[i] = read_json(path);
+        snprintf(path, sizeof path, "%s/%s%s%s/metrics.json", dir, names[i], suffix[0] ? "-" : "", suffix);
+        if (i > 0 || !suffix[0]) m[i] = read_json(path);
     }
     demo_figures shipped = m[0] ? figures_of(localization(m[0], "model"), mean_auc(m[0])) : (demo_figures){0};
     demo_figures live = m[1] ? figures_of(localization(m[1], "model"), mean_auc(m[1])) : (demo_figures){0};
@@ -184,7 +188,8 @@ static void summary(const char *dir, int live_ran) {
     for (int b = 0; b < 3; b++)
         base[b] = base_source ? figures_of(localization(base_source, baselines[b]), NAN) : (demo_figures){0};
 
-    printf("\n== summary: held-out test set, pointing game and CNR with 95%% bootstrap CIs\n");
+    printf("\n== summary%s%s: held-out test set, pointing game and CNR with 95%% bootstrap CIs\n",
+           suffix[0] ? " for " : "", suffix);
     printf("  %-26s %-22s   %-24s   %-5s   %s\n", "", "pointing", "CNR", "IoU", "AUC");
     print_row("shipped model", &shipped);
     print_row("live-trained model", &live);
@@ -201,10 +206,38 @@ static void summary(const char *dir, int live_ran) {
         printf("\n  live model beats the untrained model and every baseline on pointing and CNR: %s\n",
                beats ? "yes" : "NO");
     }
-    printf("\n  pictures: %s/shipped/contact_sheet.png (heatmaps with the true boxes), "
-           "%s/shipped/loss_curve.png,\n            %s/live/contact_sheet.png, %s/live/loss_curve.png\n"
-           "  all numbers: %s/*/metrics.json\n", dir, dir, dir, dir, dir);
+    const char *dash = suffix[0] ? "-" : "";
+    if (!suffix[0])
+        printf("\n  pictures: %s/shipped/contact_sheet.png (heatmaps with the true boxes), "
+               "%s/shipped/loss_curve.png,", dir, dir);
+    printf("\n            %s/live%s%s/contact_sheet.png, %s/live%s%s/loss_curve.png\n"
+           "  all numbers: %s/*/metrics.json\n", dir, dash, suffix, dir, dash, suffix, dir);
     for (int i = 0; i < 3; i++) cJSON_Delete(m[i]);
+}
+
+/* The shipped config with vocab_size set to the lines of `vocab` (another modality's dataset has
+ * its own vocabulary), written to `out`. Returns 0 or 1 after a message. */
+static int write_config(const char *base, const char *vocab, const char *out) {
+    cJSON *config = read_json(base);
+    FILE *f = fopen(vocab, "rb");
+    int lines = 0, c;
+    if (f) {
+        while ((c = fgetc(f)) != EOF) lines += c == '\n';
+        fclose(f);
+    }
+    cJSON *size = cJSON_GetObjectItemCaseSensitive(config, "vocab_size");
+    char *text = NULL;
+    if (config && lines > 0 && cJSON_IsNumber(size)) {
+        cJSON_SetNumberValue(size, lines);
+        text = cJSON_Print(config);
+    }
+    FILE *o = text ? fopen(out, "wb") : NULL;
+    int ok = o && fputs(text, o) >= 0;
+    if (o && fclose(o) != 0) ok = 0;
+    free(text);
+    cJSON_Delete(config);
+    if (!ok) fprintf(stderr, "afloc demo: cannot write %s from %s and %s\n", out, base, vocab);
+    return ok ? 0 : 1;
 }
 
 /* ---- the command ---- */
@@ -225,6 +258,10 @@ static int parse(int argc, char **argv, demo_args *a) {
         } else if (!strcmp(k, "--train-minutes") && v && atof(v) > 0) {
             a->train_minutes = atof(v);
             i++;
+        } else if (!strcmp(k, "--modality") && v &&
+                   (!strcmp(v, "cxr") || !strcmp(v, "fundus") || !strcmp(v, "histo"))) {
+            a->modality = v;
+            i++;
         } else if (!strcmp(k, "--threads") && v) {
             a->threads = v;
             i++;
@@ -239,6 +276,7 @@ static int parse(int argc, char **argv, demo_args *a) {
         }
     }
     if (!a->dir) a->dir = "afloc-demo";
+    if (!a->modality) a->modality = "cxr";
     return 0;
 }
 
@@ -258,15 +296,17 @@ int afloc_cli_demo(int argc, char **argv) {
     char data[PATH_MAX + 16], config[PATH_MAX + 32], shipped[PATH_MAX + 32], shipped_log[PATH_MAX + 32];
     char vocab[PATH_MAX + 32], manifest[PATH_MAX + 32], out[PATH_MAX + 32], init[PATH_MAX + 32];
     char live[PATH_MAX + 32], live_log[PATH_MAX + 32];
-    snprintf(data, sizeof data, "%s/data", a.dir);
+    const int cxr = !strcmp(a.modality, "cxr");
+    snprintf(data, sizeof data, "%s/data%s%s", a.dir, cxr ? "" : "-", cxr ? "" : a.modality);
     snprintf(config, sizeof config, "%s/cxr-small.json", models);
     snprintf(shipped, sizeof shipped, "%s/cxr-small.safetensors", models);
     snprintf(shipped_log, sizeof shipped_log, "%s/cxr-small.train_log.csv", models);
     snprintf(vocab, sizeof vocab, "%s/vocab.txt", data);
     snprintf(manifest, sizeof manifest, "%s/train.csv", data);
-    snprintf(init, sizeof init, "%s/untrained.safetensors", a.dir);
-    snprintf(live, sizeof live, "%s/live.safetensors", a.dir);
-    snprintf(live_log, sizeof live_log, "%s/live_train_log.csv", a.dir);
+    snprintf(init, sizeof init, "%s/untrained%s%s.safetensors", a.dir, cxr ? "" : "-", cxr ? "" : a.modality);
+    snprintf(live, sizeof live, "%s/live%s%s.safetensors", a.dir, cxr ? "" : "-", cxr ? "" : a.modality);
+    snprintf(live_log, sizeof live_log, "%s/live%s%s_train_log.csv", a.dir, cxr ? "" : "-",
+             cxr ? "" : a.modality);
     double t0 = now_seconds();
     printf("libafloc %s demo: AFLoc learns from chest X-rays and their free-text reports, with no "
            "boxes,\nthen points at what a sentence describes. Output in %s/\n", afloc_version(), a.dir);
@@ -275,17 +315,19 @@ int afloc_cli_demo(int argc, char **argv) {
     char done[PATH_MAX + 32];
     snprintf(done, sizeof done, "%s/dataset.json", data);
     if (!file_exists(done)) {
-        const char *synth[] = {"cxr", data, "--seed", "1", "--threads", a.threads,
+        const char *synth[] = {a.modality, data, "--seed", "1", "--threads", a.threads,
                                "--train", a.quick ? "200" : "2000", "--test", a.quick ? "60" : "300"};
-        if ((rc = step("1. synthetic chest X-ray dataset (training image-report pairs, held-out "
-                       "images with boxes)", "synth", afloc_cli_synth, 10, synth)))
+        if ((rc = step("1. synthetic dataset (training image-report pairs, held-out images with "
+                       "boxes)", "synth", afloc_cli_synth, 10, synth)))
             return rc;
     } else {
         printf("\n== 1. synthetic dataset: reusing %s\n", data);
     }
 
-    /* 2. The shipped model. */
-    if (file_exists(shipped)) {
+    /* 2. The shipped model (chest X-ray only). */
+    if (!cxr) {
+        printf("\n== 2. no shipped %s model (only chest X-ray has one): skipped\n", a.modality);
+    } else if (file_exists(shipped)) {
         snprintf(out, sizeof out, "%s/shipped", a.dir);
         const char *eval[] = {shipped, data, "--out", out, "--log", shipped_log};
         if ((rc = step("2. the shipped model (trained by the project on this data) on the held-out "
@@ -296,9 +338,15 @@ int afloc_cli_demo(int argc, char **argv) {
     }
 
     /* 3. Untrained, then live training from it, then the live model. */
+    char own_config[PATH_MAX + 32];
+    if (!cxr) {
+        snprintf(own_config, sizeof own_config, "%s/config-%s.json", a.dir, a.modality);
+        if (write_config(config, vocab, own_config)) return 1;
+        snprintf(config, sizeof config, "%s", own_config);
+    }
     const char *make[] = {init, "--vocab", vocab, "--config", config, "--seed", "1"};
     if ((rc = step("3a. an untrained model of the same config", "init", afloc_cli_init, 7, make))) return rc;
-    snprintf(out, sizeof out, "%s/untrained", a.dir);
+    snprintf(out, sizeof out, "%s/untrained%s%s", a.dir, cxr ? "" : "-", cxr ? "" : a.modality);
     const char *eval_init[] = {init, data, "--out", out, "--json-only"};
     if ((rc = step("3b. the untrained model on the held-out set", "eval", afloc_cli_eval, 5, eval_init)))
         return rc;
@@ -313,12 +361,12 @@ int afloc_cli_demo(int argc, char **argv) {
         if ((rc = step("3c. live training from scratch (a time budget; the shipped model trained "
                        "longer)", "train", afloc_cli_train, 23, train)))
             return rc;
-        snprintf(out, sizeof out, "%s/live", a.dir);
+        snprintf(out, sizeof out, "%s/live%s%s", a.dir, cxr ? "" : "-", cxr ? "" : a.modality);
         const char *eval_live[] = {live, data, "--out", out, "--log", live_log};
         if ((rc = step("3d. the live-trained model on the held-out set", "eval", afloc_cli_eval, 6, eval_live)))
             return rc;
     }
-    summary(a.dir, !a.no_train);
+    summary(a.dir, cxr ? "" : a.modality, !a.no_train);
     printf("\n  demo finished in %.1f minutes\n", (now_seconds() - t0) / 60.0);
     return 0;
 }
