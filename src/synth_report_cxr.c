@@ -11,49 +11,6 @@
 
 #include "error.h"
 #include "synth.h"
-#include "text_clean.h"
-
-#define SENTENCE_CAPACITY 256
-#define MAX_SENTENCES     24
-
-typedef struct sentence_list {
-    char    text[MAX_SENTENCES][SENTENCE_CAPACITY];
-    int32_t count;
-    int     overflow;
-} sentence_list;
-
-#define PICK(rng, list) (list)[afloc_rng_below((rng), sizeof(list) / sizeof((list)[0]))]
-
-static int chance(afloc_rng *rng, double p) { return afloc_synth_uniform(rng, 0.0, 1.0) < p; }
-
-/* Appends a formatted sentence with its first letter capitalised. */
-static char *add(sentence_list *s) {
-    if (s->count >= MAX_SENTENCES) {
-        s->overflow = 1;
-        return s->text[MAX_SENTENCES - 1];
-    }
-    return s->text[s->count++];
-}
-static void finish(sentence_list *s, int length) {
-    char *t = s->text[s->count - 1];
-    if (length < 0 || length >= SENTENCE_CAPACITY) s->overflow = 1;
-    if (t[0] >= 'a' && t[0] <= 'z') t[0] = (char)(t[0] - 'a' + 'A');
-}
-static void add_fixed(sentence_list *s, const char *text) {
-    char *t = add(s);
-    finish(s, snprintf(t, SENTENCE_CAPACITY, "%s", text));
-}
-
-static void shuffle(sentence_list *s, int32_t from, int32_t to, afloc_rng *rng) {
-    char tmp[SENTENCE_CAPACITY];
-    for (int32_t i = to - 1; i > from; i--) {
-        int32_t j = from + (int32_t)afloc_rng_below(rng, (uint64_t)(i - from + 1));
-        if (j == i) continue;
-        memcpy(tmp, s->text[i], SENTENCE_CAPACITY);
-        memcpy(s->text[i], s->text[j], SENTENCE_CAPACITY);
-        memcpy(s->text[j], tmp, SENTENCE_CAPACITY);
-    }
-}
 
 /* ---- words ---- */
 
@@ -95,7 +52,7 @@ static void location(const afloc_synth_finding *f, afloc_rng *rng, char *out, si
 static const char *effusion_size(int32_t severity, afloc_rng *rng) {
     static const char *const small[] = {"small"}, *const moderate[] = {"moderate", "moderate-sized"},
                              *const large[] = {"large"};
-    return severity == 0 ? PICK(rng, small) : severity == 1 ? PICK(rng, moderate) : PICK(rng, large);
+    return severity == 0 ? AFLOC_SYNTH_PICK(rng, small) : severity == 1 ? AFLOC_SYNTH_PICK(rng, moderate) : AFLOC_SYNTH_PICK(rng, large);
 }
 
 /* ---- one finding: report sentence and prompt ---- */
@@ -108,13 +65,13 @@ static void write_nodule_or_mass(const afloc_synth_finding *f, afloc_rng *rng, c
     if (f->category == AFLOC_CXR_NODULE) {
         static const char *const small[] = {"small ", "subcentimeter "},
                                  *const plain[] = {"", "rounded ", "well-circumscribed "};
-        const char *sz = f->severity == 0 ? PICK(rng, small) : PICK(rng, plain);
+        const char *sz = f->severity == 0 ? AFLOC_SYNTH_PICK(rng, small) : AFLOC_SYNTH_PICK(rng, plain);
         switch (afloc_rng_below(rng, 4)) {
-        case 0: snprintf(s, SENTENCE_CAPACITY, "there is a %snodule in %s.", sz, loc); break;
-        case 1: snprintf(s, SENTENCE_CAPACITY, "a %snodular opacity is seen in %s.", sz, loc); break;
-        case 2: snprintf(s, SENTENCE_CAPACITY, "a %spulmonary nodule projects over %s.", sz, loc); break;
+        case 0: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "there is a %snodule in %s.", sz, loc); break;
+        case 1: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "a %snodular opacity is seen in %s.", sz, loc); break;
+        case 2: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "a %spulmonary nodule projects over %s.", sz, loc); break;
         default:
-            snprintf(s, SENTENCE_CAPACITY,
+            snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY,
                      "a %snodule in %s is noted, and CT is recommended for further evaluation.",
                      sz, loc);
             break;
@@ -127,14 +84,14 @@ static void write_nodule_or_mass(const afloc_synth_finding *f, afloc_rng *rng, c
         return;
     }
     static const char *const desc[] = {"", "lobulated ", "irregular "};
-    const char *sz = f->severity == 0 ? "" : "large ", *d = PICK(rng, desc);
+    const char *sz = f->severity == 0 ? "" : "large ", *d = AFLOC_SYNTH_PICK(rng, desc);
     switch (afloc_rng_below(rng, 3)) {
-    case 0: snprintf(s, SENTENCE_CAPACITY, "there is a %s%smass in %s.", sz, d, loc); break;
+    case 0: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "there is a %s%smass in %s.", sz, d, loc); break;
     case 1:
-        snprintf(s, SENTENCE_CAPACITY, "a %s%smass is present in %s, concerning for malignancy.",
+        snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "a %s%smass is present in %s, concerning for malignancy.",
                  sz, d, loc);
         break;
-    default: snprintf(s, SENTENCE_CAPACITY, "a %s%smass-like opacity occupies %s.", sz, d, loc); break;
+    default: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "a %s%smass-like opacity occupies %s.", sz, d, loc); break;
     }
     switch (afloc_rng_below(rng, 3)) {
     case 0: snprintf(prompt, AFLOC_SYNTH_PROMPT_CAPACITY, "%s mass", adj); break;
@@ -150,20 +107,20 @@ static void write_consolidation(const afloc_synth_finding *f, afloc_rng *rng, ch
     location(f, rng, loc, sizeof loc);
     lobe_adjective(f, adj, sizeof adj);
     switch (afloc_rng_below(rng, 4)) {
-    case 0: snprintf(s, SENTENCE_CAPACITY, "there is %sconsolidation in %s.", PICK(rng, kind), loc); break;
+    case 0: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "there is %sconsolidation in %s.", AFLOC_SYNTH_PICK(rng, kind), loc); break;
     case 1:
-        snprintf(s, SENTENCE_CAPACITY, "%s airspace opacity in %s may reflect pneumonia.",
-                 PICK(rng, kind2), loc);
+        snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "%s airspace opacity in %s may reflect pneumonia.",
+                 AFLOC_SYNTH_PICK(rng, kind2), loc);
         break;
     case 2:
-        snprintf(s, SENTENCE_CAPACITY, "airspace consolidation is seen in %s, concerning for infection.", loc);
+        snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "airspace consolidation is seen in %s, concerning for infection.", loc);
         break;
-    default: snprintf(s, SENTENCE_CAPACITY, "an area of consolidation is noted in %s.", loc); break;
+    default: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "an area of consolidation is noted in %s.", loc); break;
     }
     switch (afloc_rng_below(rng, 3)) {
     case 0: snprintf(prompt, AFLOC_SYNTH_PROMPT_CAPACITY, "%s consolidation", adj); break;
     case 1: snprintf(prompt, AFLOC_SYNTH_PROMPT_CAPACITY, "consolidation in %s", loc); break;
-    default: snprintf(prompt, AFLOC_SYNTH_PROMPT_CAPACITY, "%s airspace opacity in %s", PICK(rng, kind2), loc); break;
+    default: snprintf(prompt, AFLOC_SYNTH_PROMPT_CAPACITY, "%s airspace opacity in %s", AFLOC_SYNTH_PICK(rng, kind2), loc); break;
     }
 }
 
@@ -172,14 +129,14 @@ static void write_effusion(const afloc_synth_finding *f, afloc_rng *rng, char *s
     const char *sz = effusion_size(f->severity, rng), *side = side_word(f->side);
     if (f->side == AFLOC_SYNTH_SIDE_BILATERAL) {
         switch (afloc_rng_below(rng, 4)) {
-        case 0: snprintf(s, SENTENCE_CAPACITY, "there are %s bilateral pleural effusions.", sz); break;
-        case 1: snprintf(s, SENTENCE_CAPACITY, "%s bilateral effusions are present.", sz); break;
+        case 0: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "there are %s bilateral pleural effusions.", sz); break;
+        case 1: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "%s bilateral effusions are present.", sz); break;
         case 2:
-            snprintf(s, SENTENCE_CAPACITY, "there is a %s amount of fluid in both pleural spaces.",
+            snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "there is a %s amount of fluid in both pleural spaces.",
                      plain[f->severity]);
             break;
         default:
-            snprintf(s, SENTENCE_CAPACITY,
+            snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY,
                      "blunting of both costophrenic angles reflects %s bilateral pleural effusions.", sz);
             break;
         }
@@ -191,18 +148,18 @@ static void write_effusion(const afloc_synth_finding *f, afloc_rng *rng, char *s
         return;
     }
     switch (afloc_rng_below(rng, 5)) {
-    case 0: snprintf(s, SENTENCE_CAPACITY, "there is a %s %s pleural effusion.", sz, side); break;
-    case 1: snprintf(s, SENTENCE_CAPACITY, "a %s %s effusion is present.", sz, side); break;
+    case 0: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "there is a %s %s pleural effusion.", sz, side); break;
+    case 1: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "a %s %s effusion is present.", sz, side); break;
     case 2:
-        snprintf(s, SENTENCE_CAPACITY, "%s %s pleural effusion is noted with blunting of the costophrenic angle.",
+        snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "%s %s pleural effusion is noted with blunting of the costophrenic angle.",
                  sz, side);
         break;
     case 3:
-        snprintf(s, SENTENCE_CAPACITY, "there is a %s amount of fluid in the %s pleural space.",
+        snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "there is a %s amount of fluid in the %s pleural space.",
                  plain[f->severity], side);
         break;
     default:
-        snprintf(s, SENTENCE_CAPACITY,
+        snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY,
                  "blunting of the %s costophrenic angle is consistent with a %s pleural effusion.",
                  side, sz);
         break;
@@ -220,17 +177,17 @@ static void write_pneumothorax(const afloc_synth_finding *f, afloc_rng *rng, cha
     static const char *const sizes[3] = {"small", "moderate", "large"};
     const char *sz = sizes[f->severity], *side = side_word(f->side);
     switch (afloc_rng_below(rng, 5)) {
-    case 0: snprintf(s, SENTENCE_CAPACITY, "there is a %s %s apical pneumothorax.", sz, side); break;
+    case 0: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "there is a %s %s apical pneumothorax.", sz, side); break;
     case 1:
-        snprintf(s, SENTENCE_CAPACITY, "a %s %s pneumothorax is present, with a visible pleural line.", sz, side);
+        snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "a %s %s pneumothorax is present, with a visible pleural line.", sz, side);
         break;
-    case 2: snprintf(s, SENTENCE_CAPACITY, "%s %s-sided pneumothorax is seen.", sz, side); break;
+    case 2: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "%s %s-sided pneumothorax is seen.", sz, side); break;
     case 3:
-        snprintf(s, SENTENCE_CAPACITY, "a visible pleural line at the %s apex indicates a %s pneumothorax.",
+        snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "a visible pleural line at the %s apex indicates a %s pneumothorax.",
                  side, sz);
         break;
     default:
-        snprintf(s, SENTENCE_CAPACITY, "there is a %s %s pneumothorax without mediastinal shift.", sz, side);
+        snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "there is a %s %s pneumothorax without mediastinal shift.", sz, side);
         break;
     }
     switch (afloc_rng_below(rng, 3)) {
@@ -246,11 +203,11 @@ static void write_cardiomegaly(const afloc_synth_finding *f, afloc_rng *rng, cha
                              *const advs[3] = {"mildly", "moderately", "markedly"};
     const char *adj = adjs[f->severity], *adv = advs[f->severity];
     switch (afloc_rng_below(rng, 5)) {
-    case 0: snprintf(s, SENTENCE_CAPACITY, "the heart is %s enlarged.", adv); break;
-    case 1: snprintf(s, SENTENCE_CAPACITY, "%s cardiomegaly is present.", adj); break;
-    case 2: snprintf(s, SENTENCE_CAPACITY, "the cardiac silhouette is %s enlarged.", adv); break;
-    case 3: snprintf(s, SENTENCE_CAPACITY, "there is %s cardiomegaly.", adj); break;
-    default: snprintf(s, SENTENCE_CAPACITY, "%s enlargement of the cardiac silhouette is noted.", adj); break;
+    case 0: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "the heart is %s enlarged.", adv); break;
+    case 1: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "%s cardiomegaly is present.", adj); break;
+    case 2: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "the cardiac silhouette is %s enlarged.", adv); break;
+    case 3: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "there is %s cardiomegaly.", adj); break;
+    default: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "%s enlargement of the cardiac silhouette is noted.", adj); break;
     }
     switch (afloc_rng_below(rng, 4)) {
     case 0: snprintf(prompt, AFLOC_SYNTH_PROMPT_CAPACITY, "%s cardiomegaly", adj); break;
@@ -262,12 +219,12 @@ static void write_cardiomegaly(const afloc_synth_finding *f, afloc_rng *rng, cha
 
 static void write_atelectasis(const afloc_synth_finding *f, afloc_rng *rng, char *s, char *prompt) {
     static const char *const kinds[] = {"linear", "plate-like", "subsegmental", "minor"};
-    const char *kind = PICK(rng, kinds);
+    const char *kind = AFLOC_SYNTH_PICK(rng, kinds);
     if (f->side == AFLOC_SYNTH_SIDE_BILATERAL) {
         switch (afloc_rng_below(rng, 3)) {
-        case 0: snprintf(s, SENTENCE_CAPACITY, "there is bibasilar %s atelectasis.", kind); break;
-        case 1: snprintf(s, SENTENCE_CAPACITY, "bibasilar band-like opacities likely reflect atelectasis."); break;
-        default: snprintf(s, SENTENCE_CAPACITY, "%s atelectasis is seen at both lung bases.", kind); break;
+        case 0: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "there is bibasilar %s atelectasis.", kind); break;
+        case 1: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "bibasilar band-like opacities likely reflect atelectasis."); break;
+        default: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "%s atelectasis is seen at both lung bases.", kind); break;
         }
         if (afloc_rng_below(rng, 2)) snprintf(prompt, AFLOC_SYNTH_PROMPT_CAPACITY, "bibasilar atelectasis");
         else snprintf(prompt, AFLOC_SYNTH_PROMPT_CAPACITY, "bibasilar %s atelectasis", kind);
@@ -277,11 +234,11 @@ static void write_atelectasis(const afloc_synth_finding *f, afloc_rng *rng, char
     location(f, rng, loc, sizeof loc);
     lobe_adjective(f, adj, sizeof adj);
     switch (afloc_rng_below(rng, 3)) {
-    case 0: snprintf(s, SENTENCE_CAPACITY, "there is %s atelectasis in %s.", kind, loc); break;
+    case 0: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "there is %s atelectasis in %s.", kind, loc); break;
     case 1:
-        snprintf(s, SENTENCE_CAPACITY, "band-like opacity in %s likely reflects %s atelectasis.", loc, kind);
+        snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "band-like opacity in %s likely reflects %s atelectasis.", loc, kind);
         break;
-    default: snprintf(s, SENTENCE_CAPACITY, "%s atelectasis is noted in %s.", kind, loc); break;
+    default: snprintf(s, AFLOC_SYNTH_SENTENCE_CAPACITY, "%s atelectasis is noted in %s.", kind, loc); break;
     }
     switch (afloc_rng_below(rng, 3)) {
     case 0:
@@ -293,8 +250,8 @@ static void write_atelectasis(const afloc_synth_finding *f, afloc_rng *rng, char
     }
 }
 
-static void write_finding(afloc_synth_finding *f, afloc_rng *rng, sentence_list *s) {
-    char *t = add(s);
+static void write_finding(afloc_synth_finding *f, afloc_rng *rng, afloc_synth_sentences *s) {
+    char *t = afloc_synth_sentence_begin(s);
     t[0] = '\0';
     switch (f->category) {
     case AFLOC_CXR_NODULE:
@@ -305,12 +262,12 @@ static void write_finding(afloc_synth_finding *f, afloc_rng *rng, sentence_list 
     case AFLOC_CXR_CARDIOMEGALY: write_cardiomegaly(f, rng, t, f->prompt); break;
     default: write_atelectasis(f, rng, t, f->prompt); break;
     }
-    finish(s, (int)strlen(t));
+    afloc_synth_sentence_end(s, (int)strlen(t));
 }
 
 /* ---- normal statements and negations ---- */
 
-static void write_negations(const int *present, afloc_rng *rng, sentence_list *s) {
+static void write_negations(const int *present, afloc_rng *rng, afloc_synth_sentences *s) {
     static const char *const heart[] = {"The heart size is normal.", "Heart size is within normal limits.",
                                         "The cardiac silhouette is normal in size.", "Normal heart size."};
     static const char *const nodule[] = {"No pulmonary nodule is seen.",
@@ -329,39 +286,39 @@ static void write_negations(const int *present, afloc_rng *rng, sentence_list *s
     static const char *const medi[] = {"The mediastinal and hilar contours are normal.",
                                        "Mediastinal contours are unremarkable.",
                                        "The hilar contours are within normal limits."};
-    if (!present[AFLOC_CXR_CARDIOMEGALY] && chance(rng, 0.85)) add_fixed(s, PICK(rng, heart));
-    if (chance(rng, 0.6)) add_fixed(s, PICK(rng, medi));
-    int neg_n = !present[AFLOC_CXR_NODULE] && chance(rng, 0.35);
-    int neg_m = !present[AFLOC_CXR_MASS] && chance(rng, 0.25);
-    if (neg_n && neg_m && chance(rng, 0.5)) add_fixed(s, PICK(rng, both_nm));
+    if (!present[AFLOC_CXR_CARDIOMEGALY] && afloc_synth_chance(rng, 0.85)) afloc_synth_sentence_fixed(s, AFLOC_SYNTH_PICK(rng, heart));
+    if (afloc_synth_chance(rng, 0.6)) afloc_synth_sentence_fixed(s, AFLOC_SYNTH_PICK(rng, medi));
+    int neg_n = !present[AFLOC_CXR_NODULE] && afloc_synth_chance(rng, 0.35);
+    int neg_m = !present[AFLOC_CXR_MASS] && afloc_synth_chance(rng, 0.25);
+    if (neg_n && neg_m && afloc_synth_chance(rng, 0.5)) afloc_synth_sentence_fixed(s, AFLOC_SYNTH_PICK(rng, both_nm));
     else {
-        if (neg_n) add_fixed(s, PICK(rng, nodule));
-        if (neg_m) add_fixed(s, PICK(rng, mass));
+        if (neg_n) afloc_synth_sentence_fixed(s, AFLOC_SYNTH_PICK(rng, nodule));
+        if (neg_m) afloc_synth_sentence_fixed(s, AFLOC_SYNTH_PICK(rng, mass));
     }
-    if (!present[AFLOC_CXR_CONSOLIDATION] && chance(rng, 0.6)) add_fixed(s, PICK(rng, consol));
-    int neg_e = !present[AFLOC_CXR_EFFUSION] && chance(rng, 0.75);
-    int neg_p = !present[AFLOC_CXR_PNEUMOTHORAX] && chance(rng, 0.7);
-    if (neg_e && neg_p && chance(rng, 0.5)) add_fixed(s, PICK(rng, both_pl));
+    if (!present[AFLOC_CXR_CONSOLIDATION] && afloc_synth_chance(rng, 0.6)) afloc_synth_sentence_fixed(s, AFLOC_SYNTH_PICK(rng, consol));
+    int neg_e = !present[AFLOC_CXR_EFFUSION] && afloc_synth_chance(rng, 0.75);
+    int neg_p = !present[AFLOC_CXR_PNEUMOTHORAX] && afloc_synth_chance(rng, 0.7);
+    if (neg_e && neg_p && afloc_synth_chance(rng, 0.5)) afloc_synth_sentence_fixed(s, AFLOC_SYNTH_PICK(rng, both_pl));
     else {
-        if (neg_e) add_fixed(s, PICK(rng, effusion));
-        if (neg_p) add_fixed(s, PICK(rng, ptx));
+        if (neg_e) afloc_synth_sentence_fixed(s, AFLOC_SYNTH_PICK(rng, effusion));
+        if (neg_p) afloc_synth_sentence_fixed(s, AFLOC_SYNTH_PICK(rng, ptx));
     }
-    if (!present[AFLOC_CXR_ATELECTASIS] && chance(rng, 0.2)) add_fixed(s, PICK(rng, atel));
+    if (!present[AFLOC_CXR_ATELECTASIS] && afloc_synth_chance(rng, 0.2)) afloc_synth_sentence_fixed(s, AFLOC_SYNTH_PICK(rng, atel));
 }
 
 /* "Lungs are otherwise clear" and the bones close the findings, after any shuffle. */
-static void write_closing(int lung_finding, afloc_rng *rng, sentence_list *s) {
+static void write_closing(int lung_finding, afloc_rng *rng, afloc_synth_sentences *s) {
     static const char *const clear[] = {"The lungs are clear.", "Lungs are clear bilaterally.",
                                         "The lungs are well expanded and clear."};
     static const char *const otherwise[] = {"The lungs are otherwise clear.", "Lungs are otherwise clear."};
     static const char *const bones[] = {"No acute osseous abnormality.", "The osseous structures are intact.",
                                         "Visualized osseous structures are unremarkable."};
-    if (chance(rng, 0.7)) add_fixed(s, lung_finding ? PICK(rng, otherwise) : PICK(rng, clear));
-    if (chance(rng, 0.4)) add_fixed(s, PICK(rng, bones));
+    if (afloc_synth_chance(rng, 0.7)) afloc_synth_sentence_fixed(s, lung_finding ? AFLOC_SYNTH_PICK(rng, otherwise) : AFLOC_SYNTH_PICK(rng, clear));
+    if (afloc_synth_chance(rng, 0.4)) afloc_synth_sentence_fixed(s, AFLOC_SYNTH_PICK(rng, bones));
 }
 
 /* One attempt at the whole text of case c. */
-static void write_report_once(afloc_synth_case *c, afloc_rng *rng, sentence_list *s) {
+static void write_report_once(afloc_synth_case *c, afloc_rng *rng, afloc_synth_sentences *s) {
     static const char *const views[] = {"PA and lateral views of the chest.",
                                         "Frontal and lateral radiographs of the chest were obtained.",
                                         "Single frontal view of the chest.", "Portable AP chest radiograph."};
@@ -374,71 +331,35 @@ static void write_report_once(afloc_synth_case *c, afloc_rng *rng, sentence_list
         present[c->findings[i].category] = 1;
         if (c->findings[i].category != AFLOC_CXR_CARDIOMEGALY) lung_finding = 1;
     }
-    if (chance(rng, 0.6)) add_fixed(s, PICK(rng, views));
+    if (afloc_synth_chance(rng, 0.6)) afloc_synth_sentence_fixed(s, AFLOC_SYNTH_PICK(rng, views));
     int32_t body = s->count;
     for (int32_t i = 0; i < c->count; i++) write_finding(&c->findings[i], rng, s);
-    shuffle(s, body, s->count, rng);
+    afloc_synth_sentences_shuffle(s, body, s->count, rng);
     write_negations(present, rng, s);
-    if (chance(rng, 0.35)) shuffle(s, body, s->count, rng); /* findings not always first */
+    if (afloc_synth_chance(rng, 0.35)) afloc_synth_sentences_shuffle(s, body, s->count, rng); /* findings not always first */
     write_closing(lung_finding, rng, s);
-    if (s->count > body && chance(rng, 0.3)) {
-        char tmp[SENTENCE_CAPACITY];
-        memcpy(tmp, s->text[body], SENTENCE_CAPACITY);
-        finish(s, snprintf(s->text[body], SENTENCE_CAPACITY, "FINDINGS: %s", tmp));
+    if (s->count > body && afloc_synth_chance(rng, 0.3)) {
+        char tmp[AFLOC_SYNTH_SENTENCE_CAPACITY];
+        memcpy(tmp, s->text[body], AFLOC_SYNTH_SENTENCE_CAPACITY);
+        afloc_synth_sentence_end(s, snprintf(s->text[body], AFLOC_SYNTH_SENTENCE_CAPACITY, "FINDINGS: %s", tmp));
     }
-    if (chance(rng, 0.5)) {
-        char *t = add(s);
+    if (afloc_synth_chance(rng, 0.5)) {
+        char *t = afloc_synth_sentence_begin(s);
         if (c->count == 0) {
-            finish(s, snprintf(t, SENTENCE_CAPACITY, "IMPRESSION: %s", PICK(rng, normal_impression)));
+            afloc_synth_sentence_end(s, snprintf(t, AFLOC_SYNTH_SENTENCE_CAPACITY, "IMPRESSION: %s", AFLOC_SYNTH_PICK(rng, normal_impression)));
         } else {
             /* the impression restates the findings as short phrases */
-            int n = snprintf(t, SENTENCE_CAPACITY, "IMPRESSION: %s", c->findings[0].prompt);
-            for (int32_t i = 1; i < c->count && n > 0 && n < SENTENCE_CAPACITY; i++)
-                n += snprintf(t + n, SENTENCE_CAPACITY - (size_t)n, "%s%s",
+            int n = snprintf(t, AFLOC_SYNTH_SENTENCE_CAPACITY, "IMPRESSION: %s", c->findings[0].prompt);
+            for (int32_t i = 1; i < c->count && n > 0 && n < AFLOC_SYNTH_SENTENCE_CAPACITY; i++)
+                n += snprintf(t + n, AFLOC_SYNTH_SENTENCE_CAPACITY - (size_t)n, "%s%s",
                               i + 1 == c->count ? " and " : ", ", c->findings[i].prompt);
-            if (n > 0 && n < SENTENCE_CAPACITY - 1) t[n++] = '.', t[n] = '\0';
+            if (n > 0 && n < AFLOC_SYNTH_SENTENCE_CAPACITY - 1) t[n++] = '.', t[n] = '\0';
             if (t[12] >= 'a' && t[12] <= 'z') t[12] = (char)(t[12] - 'a' + 'A'); /* after "IMPRESSION: " */
-            finish(s, n);
+            afloc_synth_sentence_end(s, n);
         }
     }
 }
 
-/* Joins the sentences with single spaces into c->report; 0 if it does not fit. */
-static int join(const sentence_list *s, afloc_synth_case *c) {
-    size_t n = 0;
-    for (int32_t i = 0; i < s->count; i++) {
-        size_t len = strlen(s->text[i]);
-        if (n + len + 2 > AFLOC_SYNTH_REPORT_CAPACITY) return 0;
-        if (i) c->report[n++] = ' ';
-        memcpy(c->report + n, s->text[i], len);
-        n += len;
-    }
-    c->report[n] = '\0';
-    return n > 0;
-}
-
-/* 1 if the §4.3 caption cache (stop at 5 words) keeps every sentence of the report. */
-static afloc_status cache_keeps_all(const char *report, int *keeps, const char *function) {
-    afloc_text_sentences all = {0}, cached = {0};
-    size_t len = strlen(report);
-    afloc_status status = afloc_text_clean_sentences(report, len, 0, &all, function);
-    if (status == AFLOC_OK) status = afloc_text_clean_sentences(report, len, 5, &cached, function);
-    if (status == AFLOC_OK) *keeps = all.count == cached.count;
-    afloc_text_sentences_free(&all);
-    afloc_text_sentences_free(&cached);
-    return status;
-}
-
 afloc_status afloc_synth_cxr_write_text(afloc_synth_case *c, afloc_rng *rng, const char *function) {
-    sentence_list s;
-    for (int attempt = 0; attempt < 8; attempt++) {
-        write_report_once(c, rng, &s);
-        if (s.overflow || !join(&s, c))
-            return afloc_fail(AFLOC_ERR_INTERNAL, "%s: a synthetic report did not fit (case %d)",
-                              function, c->index);
-        int keeps = 0;
-        AFLOC_TRY(cache_keeps_all(c->report, &keeps, function));
-        if (keeps) break;
-    }
-    return AFLOC_OK;
+    return afloc_synth_report_write(c, rng, write_report_once, function);
 }
