@@ -75,12 +75,20 @@ afloc_status afloc_synth_report_write(afloc_synth_case *c, afloc_rng *rng,
                                                    afloc_synth_sentences *s),
                                       const char *function) {
     afloc_synth_sentences s;
-    for (int attempt = 0; attempt < 8; attempt++) {
+    int written = 0;
+    for (int attempt = 0; attempt < 8 || !written; attempt++) {
+        /* Every optional sentence of a normal case can be skipped at once (about 1 case in 4000):
+         * an empty report is redrawn like one the caption cache would cut. */
+        if (attempt >= 64)
+            return afloc_fail(AFLOC_ERR_INTERNAL, "%s: no non-empty synthetic report in 64 draws (case %d)",
+                              function, c->index);
         memset(&s, 0, sizeof s);
         once(c, rng, &s);
-        if (s.overflow || !join(&s, c))
+        if (s.overflow)
             return afloc_fail(AFLOC_ERR_INTERNAL, "%s: a synthetic report did not fit (case %d)",
                               function, c->index);
+        written = join(&s, c);
+        if (!written) continue;
         int keeps = 0;
         AFLOC_TRY(cache_keeps_all(c->report, &keeps, function));
         if (keeps) break;
