@@ -109,6 +109,23 @@ uint64_t afloc_synth_hash(uint64_t seed, uint64_t a, uint64_t b);
 /* Smooth value noise in [0, 1] at (u, v) * cells: hashed lattice values, smoothstep weights. */
 double afloc_synth_value_noise(uint64_t seed, double u, double v, double cells);
 
+/* x clamped to [0, 1]. */
+static inline double afloc_synth_clamp01(double x) { return x < 0.0 ? 0.0 : (x > 1.0 ? 1.0 : x); }
+
+/* A random unit direction (*c, *s) = (cos, sin), by rejection (no trigonometry). */
+void afloc_synth_random_direction(afloc_rng *rng, double *c, double *s);
+
+/* Index of a category drawn with probability proportional to weight[i] among those with
+ * used[i] == 0 (count of them); the last unused one when rounding leaves r past the end. */
+int32_t afloc_synth_draw_category(afloc_rng *rng, const double *weight, const int *used,
+                                  int32_t count);
+
+/* The final 8-bit RGB image: out = clamp01(gain · rgb + noise_amp · n) · 255, rounded, with n a
+ * per-pixel, per-channel uniform in [-0.5, 0.5) hashed from (seed, x, y). With keep_black, a pixel
+ * whose three rgb values are exactly 0 stays 0 (the fundus's outside of the eye). */
+void afloc_synth_rgb_quantize(uint64_t seed, double gain, double noise_amp, const double *rgb,
+                              int32_t size, int keep_black, uint8_t *out);
+
 /* 0 for x <= e0, 1 for x >= e1, cubic smoothstep between (e0 < e1). Inline: it runs several
  * times per pixel. */
 static inline double afloc_synth_smoothstep(double e0, double e1, double x) {

@@ -2,6 +2,7 @@
  * per-case seeding, and the deterministic numeric helpers (uniform doubles, the counter hash,
  * value noise). Arithmetic only: no libm call whose last bit could differ between
  * machines. */
+#include <math.h>
 #include <string.h>
 
 #include "error.h"
@@ -70,4 +71,48 @@ double afloc_synth_value_noise(uint64_t seed, double u, double v, double cells) 
     double c = hash_unit(seed, ix, iy + 1), d = hash_unit(seed, ix + 1, iy + 1);
     double top = a + (b - a) * tx, bottom = c + (d - c) * tx;
     return top + (bottom - top) * ty;
+}
+
+void afloc_synth_random_direction(afloc_rng *rng, double *c, double *s) {
+    for (;;) {
+        double x = afloc_synth_uniform(rng, -1.0, 1.0), y = afloc_synth_uniform(rng, -1.0, 1.0);
+        double r2 = x * x + y * y;
+        if (r2 < 1e-4 || r2 > 1.0) continue; /* outside the disc or too short to normalise */
+        double r = sqrt(r2);
+        *c = x / r;
+        *s = y / r;
+        return;
+    }
+}
+
+int32_t afloc_synth_draw_category(afloc_rng *rng, const double *weight, const int *used,
+                                  int32_t count) {
+    double total = 0.0;
+    for (int32_t i = 0; i < count; i++)
+        if (!used[i]) total += weight[i];
+    double r = afloc_synth_uniform(rng, 0.0, total);
+    for (int32_t i = 0; i < count; i++) {
+        if (used[i]) continue;
+        if (r < weight[i]) return i;
+        r -= weight[i];
+    }
+    for (int32_t i = count - 1; i >= 0; i--)
+        if (!used[i]) return i;
+    return 0;
+}
+
+void afloc_synth_rgb_quantize(uint64_t seed, double gain, double noise_amp, const double *rgb,
+                              int32_t size, int keep_black, uint8_t *out) {
+    for (int32_t y = 0; y < size; y++) {
+        for (int32_t x = 0; x < size; x++) {
+            size_t i = (size_t)y * (size_t)size + (size_t)x;
+            uint64_t h = afloc_synth_hash(seed, (uint64_t)x, (uint64_t)y);
+            int black = keep_black && rgb[3 * i] == 0.0 && rgb[3 * i + 1] == 0.0 && rgb[3 * i + 2] == 0.0;
+            for (int ch = 0; ch < 3; ch++) {
+                double noise = (double)((h >> (21 * ch)) & 0x1FFFFFu) * (1.0 / 2097152.0) - 0.5;
+                double val = black ? 0.0 : gain * rgb[3 * i + (size_t)ch] + noise_amp * noise;
+                out[3 * i + (size_t)ch] = (uint8_t)(afloc_synth_clamp01(val) * 255.0 + 0.5);
+            }
+        }
+    }
 }

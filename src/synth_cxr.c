@@ -59,7 +59,6 @@ static const char *const class_negative[AFLOC_CXR_CLASSES] = {
     "no pulmonary nodule", "no focal consolidation", "no pleural effusion", "no pneumothorax",
     "normal heart size", "no atelectasis", "no lung mass"};
 
-static double clamp01(double x) { return x < 0.0 ? 0.0 : (x > 1.0 ? 1.0 : x); }
 static double absd(double x) { return x < 0.0 ? -x : x; }
 
 /* ---- anatomy ---- */
@@ -74,7 +73,7 @@ static double lung_t(const double *a, int k, double u) {
 
 /* The lateral limit of t at height v (the lung narrows towards the apex). */
 static double lung_width(const double *a, int k, double v) {
-    double r = clamp01((v - a[A_APEX + k]) / 0.30);
+    double r = afloc_synth_clamp01((v - a[A_APEX + k]) / 0.30);
     return 0.62 + 0.38 * r * (2.0 - r);
 }
 static double lung_top(const double *a, int k, double t) {
@@ -175,18 +174,6 @@ static int pick_centre(const double *a, int k, int32_t z, afloc_rng *rng, double
     return 0;
 }
 
-/* A random unit direction (cos, sin) without trigonometry. */
-static void random_direction(afloc_rng *rng, double *c, double *s) {
-    for (;;) {
-        double x = afloc_synth_uniform(rng, -1.0, 1.0), y = afloc_synth_uniform(rng, -1.0, 1.0);
-        double r2 = x * x + y * y;
-        if (r2 < 1e-4 || r2 > 1.0) continue;
-        double r = sqrt(r2);
-        *c = x / r;
-        *s = y / r;
-        return;
-    }
-}
 
 static int32_t draw_side(afloc_rng *rng, double bilateral) {
     double r = afloc_synth_uniform(rng, 0.0, 1.0);
@@ -213,7 +200,7 @@ static int plan_geometry(const double *a, afloc_synth_finding *f, afloc_rng *rng
             p[P_LOB2] = afloc_synth_uniform(rng, 0.0, 0.12);
             p[P_LOB3] = afloc_synth_uniform(rng, 0.0, 0.10);
         }
-        random_direction(rng, &p[P_CPHI], &p[P_SPHI]);
+        afloc_synth_random_direction(rng, &p[P_CPHI], &p[P_SPHI]);
         return 1;
     }
     case AFLOC_CXR_CONSOLIDATION:
@@ -262,20 +249,6 @@ static int plan_geometry(const double *a, afloc_synth_finding *f, afloc_rng *rng
     }
 }
 
-static int32_t draw_category(afloc_rng *rng, const int *used) {
-    double total = 0.0;
-    for (int i = 0; i < AFLOC_CXR_CLASSES; i++)
-        if (!used[i]) total += category_weight[i];
-    double r = afloc_synth_uniform(rng, 0.0, total);
-    for (int i = 0; i < AFLOC_CXR_CLASSES; i++) {
-        if (used[i]) continue;
-        if (r < category_weight[i]) return i;
-        r -= category_weight[i];
-    }
-    for (int i = AFLOC_CXR_CLASSES - 1; i >= 0; i--)
-        if (!used[i]) return i;
-    return 0;
-}
 
 /* 1 if finding f conflicts with one already planned: two local findings in one lung zone, fluid
  * and air on one side, or a basal effusion that would hide a lower-zone finding. */
@@ -335,7 +308,7 @@ static afloc_status cxr_plan(afloc_synth_case *c, afloc_rng *rng, int32_t size,
     int32_t want = r < 0.2 ? 0 : (r < 0.6 ? 1 : (r < 0.85 ? 2 : 3));
     int used[AFLOC_CXR_CLASSES] = {0};
     for (int32_t attempt = 0; c->count < want && attempt < 24; attempt++) {
-        int32_t category = draw_category(rng, used);
+        int32_t category = afloc_synth_draw_category(rng, category_weight, used, AFLOC_CXR_CLASSES);
         afloc_synth_finding f;
         draw_finding(&f, category, rng);
         if (conflicts(c, &f) || !plan_geometry(c->anatomy, &f, rng)) continue;
@@ -362,7 +335,7 @@ static double markings_at(const afloc_synth_case *c, int k, double u, double v) 
     ridge = ridge * ridge;
     ridge = ridge * ridge;
     double fine = afloc_synth_value_noise(c->seed ^ 0x22, u, v, 64.0) - 0.5;
-    double t = clamp01(lung_t(a, k, u));
+    double t = afloc_synth_clamp01(lung_t(a, k, u));
     return (0.045 * ridge + 0.025 * fine) * (1.0 - 0.55 * t);
 }
 
@@ -391,7 +364,7 @@ static void render_base(const afloc_synth_case *c, int32_t size, double heart_sx
                 double m = lung_mask(a, k, u, v, edge);
                 pl->lung[k][i] = (float)m;
                 if (m == 0.0) continue;
-                double t = clamp01(lung_t(a, k, u));
+                double t = afloc_synth_clamp01(lung_t(a, k, u));
                 double d = a[A_DARK] * m * (1.0 - heart) * (0.85 + 0.6 * t * (1.0 - t));
                 double mk = markings_at(c, k, u, v) * m * (1.0 - heart);
                 dark = (float)d;
@@ -507,11 +480,11 @@ static double finding_delta(const afloc_synth_case *c, const afloc_synth_finding
         for (int lung = 0; lung < 2; lung++) {
             if (f->side != AFLOC_SYNTH_SIDE_BILATERAL && lung != k) continue;
             if (pl->lung[lung][i] == 0.0f) continue;
-            double t = clamp01(lung_t(a, lung, u));
+            double t = afloc_synth_clamp01(lung_t(a, lung, u));
             double meniscus = a[A_CP + lung] - p[P_LEVEL] - 0.06 * t * t;
             double fill = afloc_synth_smoothstep(meniscus - 0.008, meniscus + 0.008, v);
             if (fill == 0.0) continue;
-            fill *= 0.8 + 0.2 * clamp01((v - meniscus) / 0.08);
+            fill *= 0.8 + 0.2 * afloc_synth_clamp01((v - meniscus) / 0.08);
             total += fill * (p[P_AMP] * (double)pl->dark[i] + 0.03 * (double)pl->lung[lung][i] -
                              (double)pl->markings[i]);
         }
@@ -525,10 +498,10 @@ static double finding_delta(const afloc_synth_case *c, const afloc_synth_finding
         double du = u - p[P_U], dv = v - p[P_V];
         int lateral = (a[A_LAT + k] - a[A_MED + k]) * du > 0.0;
         /* lateral retraction fades out below the hilum: an apical and lateral pneumothorax */
-        double gl = 1.0 + (g - 1.0) * clamp01((p[P_V] + 0.12 - v) / 0.24);
+        double gl = 1.0 + (g - 1.0) * afloc_synth_clamp01((p[P_V] + 0.12 - v) / 0.24);
         double mu = p[P_U] + (lateral ? du * gl : du), mv = p[P_V] + (dv < 0.0 ? dv * g : dv);
         /* only where the collapse moved the lung: elsewhere both masks share their soft edge */
-        double moved = clamp01((absd(mu - u) + absd(mv - v)) / (2.0 * edge));
+        double moved = afloc_synth_clamp01((absd(mu - u) + absd(mv - v)) / (2.0 * edge));
         if (moved == 0.0) return 0.0;
         double cm = lung_mask(a, k, mu, mv, edge * 1.5);
         double region = m * (1.0 - cm) * moved;
@@ -664,7 +637,7 @@ static afloc_status cxr_render(const afloc_synth_case *c, int32_t size, uint32_t
             double n1 = (double)(h >> 40) * (1.0 / 16777216.0);
             double n2 = (double)(h & 0xFFFFFFu) * (1.0 / 16777216.0);
             double val = a[A_GAIN] * pl.image[i] + a[A_OFFSET] + a[A_NOISE] * (n1 + n2 - 1.0);
-            out[i] = (uint16_t)(clamp01(val) * 65535.0 + 0.5);
+            out[i] = (uint16_t)(afloc_synth_clamp01(val) * 65535.0 + 0.5);
         }
     }
     afloc_free(pl.image);

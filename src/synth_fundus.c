@@ -54,7 +54,6 @@ static const char *const class_positive[AFLOC_FUNDUS_CLASSES] = {
 static const char *const class_negative[AFLOC_FUNDUS_CLASSES] = {
     "no retinal haemorrhages", "no hard exudates", "no macular drusen", "no cotton-wool spots"};
 
-static double clamp01(double x) { return x < 0.0 ? 0.0 : (x > 1.0 ? 1.0 : x); }
 
 /* ---- planning ---- */
 
@@ -143,20 +142,6 @@ static int plan_geometry(const afloc_synth_case *c, afloc_synth_finding *f, aflo
 
 static const double category_weight[AFLOC_FUNDUS_CLASSES] = {1.0, 1.0, 0.9, 0.9};
 
-static int32_t draw_category(afloc_rng *rng, const int *used) {
-    double total = 0.0;
-    for (int i = 0; i < AFLOC_FUNDUS_CLASSES; i++)
-        if (!used[i]) total += category_weight[i];
-    double r = afloc_synth_uniform(rng, 0.0, total);
-    for (int i = 0; i < AFLOC_FUNDUS_CLASSES; i++) {
-        if (used[i]) continue;
-        if (r < category_weight[i]) return i;
-        r -= category_weight[i];
-    }
-    for (int i = AFLOC_FUNDUS_CLASSES - 1; i >= 0; i--)
-        if (!used[i]) return i;
-    return 0;
-}
 
 static afloc_status fundus_plan(afloc_synth_case *c, afloc_rng *rng, int32_t size,
                                 const char *function) {
@@ -168,7 +153,7 @@ static afloc_status fundus_plan(afloc_synth_case *c, afloc_rng *rng, int32_t siz
     for (int32_t attempt = 0; c->count < want && attempt < 24; attempt++) {
         afloc_synth_finding f;
         memset(&f, 0, sizeof f);
-        f.category = draw_category(rng, used);
+        f.category = afloc_synth_draw_category(rng, category_weight, used, AFLOC_FUNDUS_CLASSES);
         f.side = AFLOC_SYNTH_SIDE_NONE;
         f.severity = (int32_t)afloc_rng_below(rng, 3);
         f.zone = f.category == AFLOC_FUNDUS_DRUSEN ? AFLOC_FUNDUS_MACULA
@@ -261,7 +246,7 @@ static void plan_vessels(const afloc_synth_case *c, vessel_tree *t) {
 static double segment_distance(const segment *s, double u, double v) {
     double ex = s->u1 - s->u0, ey = s->v1 - s->v0, wx = u - s->u0, wy = v - s->v0;
     double len2 = ex * ex + ey * ey;
-    double t = len2 > 0.0 ? clamp01((wx * ex + wy * ey) / len2) : 0.0;
+    double t = len2 > 0.0 ? afloc_synth_clamp01((wx * ex + wy * ey) / len2) : 0.0;
     double dx = wx - t * ex, dy = wy - t * ey;
     return sqrt(dx * dx + dy * dy);
 }
@@ -488,20 +473,7 @@ static afloc_status fundus_render(const afloc_synth_case *c, int32_t size, uint3
         memset(b, 0, sizeof *b);
         if ((mask >> i) & 1u) render_finding(c, i, size, rgb, b);
     }
-    const double *a = c->anatomy;
-    uint8_t *out = pixels;
-    for (int32_t y = 0; y < size; y++) {
-        for (int32_t x = 0; x < size; x++) {
-            size_t i = (size_t)y * (size_t)size + (size_t)x;
-            uint64_t h = afloc_synth_hash(c->seed, (uint64_t)x, (uint64_t)y);
-            int black = rgb[3 * i] == 0.0 && rgb[3 * i + 1] == 0.0 && rgb[3 * i + 2] == 0.0;
-            for (int ch = 0; ch < 3; ch++) {
-                double noise = (double)((h >> (21 * ch)) & 0x1FFFFFu) * (1.0 / 2097152.0) - 0.5;
-                double val = black ? 0.0 : a[A_GAIN] * rgb[3 * i + (size_t)ch] + a[A_NOISE] * noise;
-                out[3 * i + (size_t)ch] = (uint8_t)(clamp01(val) * 255.0 + 0.5);
-            }
-        }
-    }
+    afloc_synth_rgb_quantize(c->seed, c->anatomy[A_GAIN], c->anatomy[A_NOISE], rgb, size, 1, pixels);
     afloc_free(rgb);
     afloc_free(vessels);
     afloc_free(segs);

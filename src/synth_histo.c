@@ -49,7 +49,6 @@ static const char *const class_positive[AFLOC_HISTO_CLASSES] = {
 static const char *const class_negative[AFLOC_HISTO_CLASSES] = {
     "no tumour cells", "no necrosis seen", "no inflammatory infiltrate"};
 
-static double clamp01(double x) { return x < 0.0 ? 0.0 : (x > 1.0 ? 1.0 : x); }
 
 static double unit_of(uint64_t h, int shift) {
     return (double)((h >> shift) & 0xFFFFFu) * (1.0 / 1048576.0); /* 20 bits */
@@ -57,17 +56,6 @@ static double unit_of(uint64_t h, int shift) {
 
 /* ---- planning ---- */
 
-static void random_direction(afloc_rng *rng, double *c, double *s) {
-    for (;;) {
-        double x = afloc_synth_uniform(rng, -1.0, 1.0), y = afloc_synth_uniform(rng, -1.0, 1.0);
-        double r2 = x * x + y * y;
-        if (r2 < 1e-4 || r2 > 1.0) continue;
-        double r = sqrt(r2);
-        *c = x / r;
-        *s = y / r;
-        return;
-    }
-}
 
 static void plan_anatomy(double *a, afloc_rng *rng) {
     a[A_SR] = afloc_synth_uniform(rng, 0.90, 0.97);
@@ -80,7 +68,7 @@ static void plan_anatomy(double *a, afloc_rng *rng) {
     a[A_DENS] = afloc_synth_uniform(rng, 0.40, 0.60);
     a[A_NUC] = afloc_synth_uniform(rng, 0.0055, 0.0075);
     a[A_FIBRE] = afloc_synth_uniform(rng, 0.05, 0.10);
-    random_direction(rng, &a[A_FX], &a[A_FY]);
+    afloc_synth_random_direction(rng, &a[A_FX], &a[A_FY]);
     a[A_HOLE] = afloc_synth_uniform(rng, 0.78, 0.86);
     a[A_GAIN] = afloc_synth_uniform(rng, 0.95, 1.03);
     a[A_NOISE] = afloc_synth_uniform(rng, 0.012, 0.024);
@@ -97,7 +85,7 @@ static int plan_geometry(const afloc_synth_case *c, afloc_synth_finding *f, aflo
     int32_t row = f->zone / 3, col = f->zone % 3;
     p[P_R] = afloc_synth_uniform(rng, r_lo[f->severity], r_hi[f->severity]);
     p[P_ASPECT] = afloc_synth_uniform(rng, 1.0, 1.3);
-    random_direction(rng, &p[P_CU], &p[P_CV]);
+    afloc_synth_random_direction(rng, &p[P_CU], &p[P_CV]);
     p[P_U] = 0.2 + 0.3 * (double)col + afloc_synth_uniform(rng, -0.035, 0.035);
     p[P_V] = 0.2 + 0.3 * (double)row + afloc_synth_uniform(rng, -0.035, 0.035);
     for (int32_t i = 0; i < c->count; i++) {
@@ -307,19 +295,7 @@ static afloc_status histo_render(const afloc_synth_case *c, int32_t size, uint32
         memset(b, 0, sizeof *b);
         if ((mask >> i) & 1u) render_region(c, i, size, rgb, b);
     }
-    const double *a = c->anatomy;
-    uint8_t *out = pixels;
-    for (int32_t y = 0; y < size; y++) {
-        for (int32_t x = 0; x < size; x++) {
-            size_t i = (size_t)y * (size_t)size + (size_t)x;
-            uint64_t h = afloc_synth_hash(c->seed, (uint64_t)x, (uint64_t)y);
-            for (int ch = 0; ch < 3; ch++) {
-                double noise = (double)((h >> (21 * ch)) & 0x1FFFFFu) * (1.0 / 2097152.0) - 0.5;
-                double val = a[A_GAIN] * rgb[3 * i + (size_t)ch] + a[A_NOISE] * noise;
-                out[3 * i + (size_t)ch] = (uint8_t)(clamp01(val) * 255.0 + 0.5);
-            }
-        }
-    }
+    afloc_synth_rgb_quantize(c->seed, c->anatomy[A_GAIN], c->anatomy[A_NOISE], rgb, size, 0, pixels);
     afloc_free(rgb);
     return AFLOC_OK;
 }

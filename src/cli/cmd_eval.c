@@ -434,6 +434,8 @@ static void subset_free(subset *sub) {
 static int run(eval_state *st, eval_results *r) {
     const int32_t n = st->d.rows;
     subset two, lat;
+    memset(&two, 0, sizeof two); /* `done` frees both, also when the first allocation fails */
+    memset(&lat, 0, sizeof lat);
     int rc = 1;
     if (subset_alloc(&two, n, EVAL_TWO) || subset_alloc(&lat, n, 2)) goto done;
     for (int32_t i = 0; i < n; i++) {
