@@ -16,6 +16,7 @@
 #include "file_io.h"
 #include "manifest.h"
 #include "synth.h"
+#include "synth_test_util.h"
 #include "test_util.h"
 #include "text_clean.h"
 
@@ -23,150 +24,14 @@
 #define TEST  30
 #define SIZE  128
 
-static char work[1024];
-
-static void folder(char *out, size_t cap, const char *name) {
-    snprintf(out, cap, "%s/%s", work, name);
-}
-
-static uint64_t fnv1a(const unsigned char *p, size_t n, uint64_t h) {
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
-/* Hashes every file of the layout of `dir` into hashes[] (count files); 0 if one is missing. */
-static int hash_dataset(const char *dir, int32_t train, int32_t test, uint64_t *hashes,
-                        int32_t *count) {
-    static const char *const tables[] = {"train.csv", "test.csv", "labels.csv", "classes.csv",
-                                         "vocab.txt", "dataset.json"};
-    int32_t n = 0;
-    for (int32_t i = 0; i < 6 + train + test; i++) {
-        char path[1400];
-        if (i < 6) snprintf(path, sizeof path, "%s/%s", dir, tables[i]);
-        else if (i < 6 + train) snprintf(path, sizeof path, "%s/images/train_%06d.png", dir, i - 6);
-        else snprintf(path, sizeof path, "%s/images/test_%06d.png", dir, i - 6 - train);
-        unsigned char *data = NULL;
-        size_t size = 0;
-        if (afloc_read_file(path, 64u << 20, "test", &data, &size) != AFLOC_OK) {
-            fprintf(stderr, "missing %s: %s\n", path, afloc_last_error());
-            return 0;
-        }
-        hashes[n++] = fnv1a(data, size, 1469598103934665603ull);
-        afloc_free(data);
-    }
-    *count = n;
-    return 1;
-}
-
-static afloc_status write_dataset(const char *name, int64_t seed, int32_t threads) {
-    afloc_synth_options o = {0};
-    o.struct_size = sizeof o;
-    afloc_synth_options_default(&o);
-    o.train_count = TRAIN;
-    o.test_count = TEST;
-    o.size = SIZE;
-    o.seed = seed;
-    o.threads = threads;
-    char dir[1100];
-    folder(dir, sizeof dir, name);
-    return afloc_synth_dataset_write("cxr", dir, &o);
-}
-
 static void test_determinism(void) {
-    CHECK_STATUS(write_dataset("a", 7, 1), AFLOC_OK);
-    CHECK_STATUS(write_dataset("b", 7, 2), AFLOC_OK);
-    CHECK_STATUS(write_dataset("c", 8, 2), AFLOC_OK);
-    enum { FILES = 6 + TRAIN + TEST };
-    uint64_t ha[FILES], hb[FILES], hc[FILES];
-    int32_t na = 0, nb = 0, nc = 0;
-    char da[1100], db[1100], dc[1100];
-    folder(da, sizeof da, "a");
-    folder(db, sizeof db, "b");
-    folder(dc, sizeof dc, "c");
-    CHECK(hash_dataset(da, TRAIN, TEST, ha, &na));
-    CHECK(hash_dataset(db, TRAIN, TEST, hb, &nb));
-    CHECK(hash_dataset(dc, TRAIN, TEST, hc, &nc));
-    if (na != FILES || nb != FILES || nc != FILES) return;
-    int same_ab = 0, same_ac = 0;
-    uint64_t all = 1469598103934665603ull;
-    for (int32_t i = 0; i < FILES; i++) {
-        same_ab += ha[i] == hb[i];
-        same_ac += ha[i] == hc[i];
-        all = fnv1a((const unsigned char *)&ha[i], sizeof ha[i], all);
-    }
-    /* classes.csv is seed-independent; everything else must change with the seed */
-    printf("determinism: %d files, threads 1 vs 2: %d/%d identical (combined hash %016llx); "
-           "seed 7 vs 8: %d identical\n", FILES, same_ab, FILES, (unsigned long long)all, same_ac);
-    CHECK(same_ab == FILES);
-    CHECK(same_ac <= 1);
-    /* The generator's bytes are a promise (same seed, same dataset on every machine): a change of
-     * this hash means the output changed, which needs AFLOC_SYNTH_GENERATOR_VERSION + 1. */
-    CHECK(all == 0x9c8f7571eaf6abb2ull);
-}
-
-/* ---- reading the CSVs back ---- */
-
-/* Splits one CSV line (no embedded newlines) into at most `max` fields, unquoting. Returns the
- * field count. `line` is modified. */
-static int split_csv(char *line, char **fields, int max) {
-    int n = 0;
-    char *p = line;
-    while (n < max) {
-        if (*p == '"') {
-            char *w = ++p, *start = p;
-            for (;;) {
-                if (*p == '"' && p[1] == '"') *w++ = '"', p += 2;
-                else if (*p == '"' || *p == '\0') break;
-                else *w++ = *p++;
-            }
-            if (*p == '"') p++;
-            *w = '\0';
-            fields[n++] = start;
-        } else {
-            fields[n++] = p;
-            while (*p && *p != ',') p++;
-        }
-        if (*p != ',') {
-            *p = '\0';
-            break;
-        }
-        *p++ = '\0';
-    }
-    return n;
-}
-
-/* The lines of a text file (NUL-terminated in place); *count lines. afloc_free(lines[0] data). */
-static char *read_lines(const char *path, char ***lines, int32_t *count) {
-    unsigned char *data = NULL;
-    size_t size = 0;
-    if (afloc_read_file(path, 64u << 20, "test", &data, &size) != AFLOC_OK) return NULL;
-    char *text = afloc_realloc(data, size + 1);
-    text[size] = '\0';
-    int32_t n = 0;
-    for (size_t i = 0; i < size; i++) n += text[i] == '\n';
-    *lines = afloc_calloc((size_t)n + 1, sizeof **lines);
-    int32_t k = 0;
-    char *start = text;
-    for (size_t i = 0; i < size; i++) {
-        if (text[i] != '\n') continue;
-        text[i] = '\0';
-        (*lines)[k++] = start;
-        start = text + i + 1;
-    }
-    *count = k;
-    return text;
-}
-
-static int class_index(const afloc_synth_modality *m, const char *name) {
-    for (int32_t k = 0; k < m->class_count; k++)
-        if (!strcmp(m->classes[k], name)) return k;
-    return -1;
+    check_determinism("cxr", TRAIN, TEST, SIZE, 0x9c8f7571eaf6abb2ull);
 }
 
 static void test_tables(void) {
     const afloc_synth_modality *m = afloc_synth_modality_cxr();
     char dir[1100], path[1200];
-    folder(dir, sizeof dir, "a");
+    folder(dir, sizeof dir, "cxr", "a");
 
     /* train.csv through the trainer's manifest reader */
     snprintf(path, sizeof path, "%s/train.csv", dir);
@@ -313,7 +178,7 @@ static void test_boxes(void) {
     int32_t findings = 0, weak = 0, side_bad = 0, csv_mismatch = 0;
     double worst_ratio = 1e30, min_inside = 1e30;
     char dir[1100], path[1200];
-    folder(dir, sizeof dir, "a");
+    folder(dir, sizeof dir, "cxr", "a");
     snprintf(path, sizeof path, "%s/test.csv", dir);
     char **lines = NULL;
     int32_t line_n = 0, line = 1;
@@ -441,7 +306,7 @@ static void test_errors(void) {
           o.threads == 0);
     CHECK_STATUS(afloc_synth_options_default(NULL), AFLOC_ERR_INVALID_ARGUMENT);
     char dir[1100];
-    folder(dir, sizeof dir, "bad");
+    folder(dir, sizeof dir, "cxr", "bad");
     CHECK_STATUS(afloc_synth_dataset_write("cxr", NULL, NULL), AFLOC_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(afloc_synth_dataset_write("ultrasound", dir, NULL), AFLOC_ERR_UNSUPPORTED);
     o.size = 32;
@@ -480,9 +345,7 @@ static void test_errors(void) {
 }
 
 int main(void) {
-    const char *bin = getenv("AFLOC_BINARY_DIR");
-    snprintf(work, sizeof work, "%s/synth_work", bin ? bin : ".");
-    mkdir(work, 0777);
+    synth_test_setup();
     test_determinism();
     test_tables();
     test_boxes();

@@ -15,146 +15,16 @@
 #include "file_io.h"
 #include "manifest.h"
 #include "synth.h"
+#include "synth_test_util.h"
 #include "test_util.h"
 
 #define TRAIN 24
 #define TEST  24
 #define SIZE  128
-#define FILES (6 + TRAIN + TEST)
-
-static char work[1024];
-
-static uint64_t fnv1a(const unsigned char *p, size_t n, uint64_t h) {
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
-static void folder(char *out, size_t cap, const char *modality, const char *name) {
-    snprintf(out, cap, "%s/%s_%s", work, modality, name);
-}
-
-/* Hashes every file of the layout of `dir` into hashes[FILES]; 0 if one is missing. */
-static int hash_dataset(const char *dir, uint64_t *hashes) {
-    static const char *const tables[] = {"train.csv", "test.csv", "labels.csv", "classes.csv",
-                                         "vocab.txt", "dataset.json"};
-    for (int32_t i = 0; i < FILES; i++) {
-        char path[1400];
-        if (i < 6) snprintf(path, sizeof path, "%s/%s", dir, tables[i]);
-        else if (i < 6 + TRAIN) snprintf(path, sizeof path, "%s/images/train_%06d.png", dir, i - 6);
-        else snprintf(path, sizeof path, "%s/images/test_%06d.png", dir, i - 6 - TRAIN);
-        unsigned char *data = NULL;
-        size_t size = 0;
-        if (afloc_read_file(path, 64u << 20, "test", &data, &size) != AFLOC_OK) {
-            fprintf(stderr, "missing %s: %s\n", path, afloc_last_error());
-            return 0;
-        }
-        hashes[i] = fnv1a(data, size, 1469598103934665603ull);
-        afloc_free(data);
-    }
-    return 1;
-}
-
-static afloc_status write_dataset(const char *modality, const char *name, int64_t seed,
-                                  int32_t threads) {
-    afloc_synth_options o = {0};
-    o.struct_size = sizeof o;
-    afloc_synth_options_default(&o);
-    o.train_count = TRAIN;
-    o.test_count = TEST;
-    o.size = SIZE;
-    o.seed = seed;
-    o.threads = threads;
-    char dir[1100];
-    folder(dir, sizeof dir, modality, name);
-    return afloc_synth_dataset_write(modality, dir, &o);
-}
 
 static void test_determinism(const char *modality) {
-    CHECK_STATUS(write_dataset(modality, "a", 7, 1), AFLOC_OK);
-    CHECK_STATUS(write_dataset(modality, "b", 7, 2), AFLOC_OK);
-    CHECK_STATUS(write_dataset(modality, "c", 8, 2), AFLOC_OK);
-    static uint64_t ha[FILES], hb[FILES], hc[FILES];
-    char da[1100], db[1100], dc[1100];
-    folder(da, sizeof da, modality, "a");
-    folder(db, sizeof db, modality, "b");
-    folder(dc, sizeof dc, modality, "c");
-    int ok = hash_dataset(da, ha) & hash_dataset(db, hb) & hash_dataset(dc, hc);
-    CHECK(ok);
-    if (!ok) return;
-    int same_ab = 0, same_ac = 0;
-    uint64_t all = 1469598103934665603ull;
-    for (int32_t i = 0; i < FILES; i++) {
-        same_ab += ha[i] == hb[i];
-        same_ac += ha[i] == hc[i];
-        all = fnv1a((const unsigned char *)&ha[i], sizeof ha[i], all);
-    }
-    printf("%s determinism: %d files, threads 1 vs 2: %d/%d identical (combined hash %016llx); "
-           "seed 7 vs 8: %d identical\n", modality, FILES, same_ab, FILES,
-           (unsigned long long)all, same_ac);
-    CHECK(same_ab == FILES);
-    CHECK(same_ac <= 1); /* classes.csv is seed-independent */
-    /* Pinned like the chest X-ray's (tests/synth/test_synth.c): a new hash needs a new
-     * AFLOC_SYNTH_GENERATOR_VERSION. */
-    CHECK(all == (strcmp(modality, "fundus") == 0 ? 0x26d287719baba46dull : 0x4f713ff2ff022932ull));
-}
-
-/* ---- reading the CSVs back ---- */
-
-/* Splits one CSV line into at most `max` fields, unquoting in place; returns the field count. */
-static int split_csv(char *line, char **fields, int max) {
-    int n = 0;
-    char *p = line;
-    while (n < max) {
-        if (*p == '"') {
-            char *w = ++p, *start = p;
-            for (;;) {
-                if (*p == '"' && p[1] == '"') *w++ = '"', p += 2;
-                else if (*p == '"' || *p == '\0') break;
-                else *w++ = *p++;
-            }
-            if (*p == '"') p++;
-            *w = '\0';
-            fields[n++] = start;
-        } else {
-            fields[n++] = p;
-            while (*p && *p != ',') p++;
-        }
-        if (*p != ',') {
-            *p = '\0';
-            break;
-        }
-        *p++ = '\0';
-    }
-    return n;
-}
-
-/* The lines of a text file, NUL-terminated in place; returns the buffer (afloc_free, with
- * *lines). */
-static char *read_lines(const char *path, char ***lines, int32_t *count) {
-    unsigned char *data = NULL;
-    size_t size = 0;
-    if (afloc_read_file(path, 64u << 20, "test", &data, &size) != AFLOC_OK) return NULL;
-    char *text = afloc_realloc(data, size + 1);
-    text[size] = '\0';
-    int32_t n = 0;
-    for (size_t i = 0; i < size; i++) n += text[i] == '\n';
-    *lines = afloc_calloc((size_t)n + 1, sizeof **lines);
-    int32_t k = 0;
-    char *start = text;
-    for (size_t i = 0; i < size; i++) {
-        if (text[i] != '\n') continue;
-        text[i] = '\0';
-        (*lines)[k++] = start;
-        start = text + i + 1;
-    }
-    *count = k;
-    return text;
-}
-
-static int class_index(const afloc_synth_modality *m, const char *name) {
-    for (int32_t k = 0; k < m->class_count; k++)
-        if (!strcmp(m->classes[k], name)) return k;
-    return -1;
+    check_determinism(modality, TRAIN, TEST, SIZE,
+                      strcmp(modality, "fundus") == 0 ? 0x26d287719baba46dull : 0x4f713ff2ff022932ull);
 }
 
 static int words(const char *s) {
@@ -375,9 +245,7 @@ static void test_statistics(const afloc_synth_modality *m) {
 }
 
 int main(void) {
-    const char *bin = getenv("AFLOC_BINARY_DIR");
-    snprintf(work, sizeof work, "%s/synth_work", bin ? bin : ".");
-    mkdir(work, 0777);
+    synth_test_setup();
     static const char *const names[] = {"fundus", "histo"};
     for (int i = 0; i < 2; i++) {
         const afloc_synth_modality *m = afloc_synth_modality_find(names[i]);
