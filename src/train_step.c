@@ -29,7 +29,7 @@ struct afloc_train_step {
 
 /* Tensors torch's autograd reaches from the loss (train_step.h): the image encoder except
  * running statistics and local_f_embedder, BERT except its pooler. */
-static int param_trained(const afloc_param *p) {
+int afloc_train_param_trained(const afloc_param *p) {
     if (p->kind == AFLOC_PARAM_RUNNING_MEAN || p->kind == AFLOC_PARAM_RUNNING_VAR) return 0;
     if (strncmp(p->name, "img_encoder.", 12) == 0)
         return strstr(p->name, "local_f_embedder") == NULL;
@@ -121,7 +121,7 @@ afloc_status afloc_train_step_create(afloc_train_step **out, afloc_model *model,
                           fn, n, (int)B);
     }
     for (int32_t i = 0; i < t->count; i++)
-        s->trained[i] = (unsigned char)param_trained(&t->params[i]);
+        s->trained[i] = (unsigned char)afloc_train_param_trained(&t->params[i]);
     *out = s;
     return AFLOC_OK;
 }

@@ -84,6 +84,9 @@ int64_t afloc_train_step_count(const afloc_train_step *s);
  * count, writable, for checkpoints: a trainer saves them and restores them on resume. */
 void afloc_train_step_adam_state(afloc_train_step *s, float **m, float **v);
 void afloc_train_step_set_count(afloc_train_step *s, int64_t count);
+/* 1 when Adam updates parameter `p` (see "Trained" above), else 0; the rule of both steps
+ * (this one and device_train.c). */
+int afloc_train_param_trained(const afloc_param *p);
 /* 1 when Adam updates table tensor `index`, else 0 (also for an index out of range). */
 int afloc_train_step_is_trained(const afloc_train_step *s, int32_t index);
 

@@ -345,14 +345,10 @@ static void layer_forward(afloc_train_text_plan *p, int32_t b, int32_t l, const 
                                       params + q->ln2_w, params + q->ln2_b, L, C, p->eps);
 }
 
-/* §5.3–§5.6 for caption b from its hsum: text_emb_w, text_emb_s (C, T) and text_emb_r (C). */
-static void aggregate(afloc_train_text_plan *p, int32_t b) {
-    const afloc_text_units *u = &p->units[b];
-    const int32_t C = p->C, T = p->T;
+/* §5.3–§5.6 for one caption from its hsum (train_text.h). */
+void afloc_train_text_aggregate(const afloc_text_units *u, const float *hsum, int32_t C,
+                                int32_t T, float *words, float *sent, float *report) {
     const size_t TC = (size_t)T * (size_t)C;
-    float *R = p->arena, *words = R + p->emb_w + (size_t)b * TC;
-    float *sent = R + p->emb_s + (size_t)b * TC, *report = R + p->emb_r + (size_t)b * C;
-    const float *hsum = R + p->cap[b].hsum;
     memset(words, 0, TC * sizeof(float));
     memset(sent, 0, TC * sizeof(float));
     for (int32_t g = 0; g < u->group_count && g < T; g++)
@@ -378,20 +374,34 @@ static void aggregate(afloc_train_text_plan *p, int32_t b) {
     }
 }
 
+/* text_emb_w, text_emb_s (C, T) and text_emb_r (C) of caption b from its hsum. */
+static void aggregate(afloc_train_text_plan *p, int32_t b) {
+    const size_t TC = (size_t)p->T * (size_t)p->C;
+    float *R = p->arena;
+    afloc_train_text_aggregate(&p->units[b], R + p->cap[b].hsum, p->C, p->T,
+                               R + p->emb_w + (size_t)b * TC, R + p->emb_s + (size_t)b * TC,
+                               R + p->emb_r + (size_t)b * (size_t)p->C);
+}
+
+afloc_status afloc_train_text_check_caption(const afloc_model *model, const int32_t *row,
+                                           int32_t T, int32_t length, int32_t b,
+                                           afloc_text_units *units, const char *function) {
+    const int32_t V = model->config.vocab_size;
+    for (int32_t t = 0; t < T; t++)
+        if (row[t] < 0 || row[t] >= V)
+            return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: caption %d token %d has id %d "
+                              "outside the vocabulary (0..%d)", function, b, t, row[t], V - 1);
+    AFLOC_TRY(afloc_text_units_build(model->tokenizer, row, T, units, function));
+    if (length != units->length)
+        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: caption %d length %d, but its [SEP] "
+                          "ends it at %d tokens", function, b, length, units->length);
+    return AFLOC_OK;
+}
+
 static afloc_status check_caption(afloc_train_text_plan *p, const int32_t *ids,
                                   const int32_t *lengths, int32_t b) {
-    static const char fn[] = "afloc_train_text_forward";
-    const int32_t T = p->T;
-    const int32_t *row = ids + (size_t)b * (size_t)T;
-    for (int32_t t = 0; t < T; t++)
-        if (row[t] < 0 || row[t] >= p->V)
-            return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: caption %d token %d has id %d "
-                              "outside the vocabulary (0..%d)", fn, b, t, row[t], p->V - 1);
-    AFLOC_TRY(afloc_text_units_build(p->model->tokenizer, row, T, &p->units[b], fn));
-    if (lengths[b] != p->units[b].length)
-        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: caption %d length %d, but its [SEP] "
-                          "ends it at %d tokens", fn, b, lengths[b], p->units[b].length);
-    return AFLOC_OK;
+    return afloc_train_text_check_caption(p->model, ids + (size_t)b * (size_t)p->T, p->T,
+                                          lengths[b], b, &p->units[b], "afloc_train_text_forward");
 }
 
 afloc_status afloc_train_text_forward(afloc_train_text_plan *plan, const float *params,
@@ -431,16 +441,12 @@ afloc_status afloc_train_text_forward(afloc_train_text_plan *plan, const float *
 
 /* ---- backward ---- */
 
-/* Gradient of caption b's hsum (L, C) into dh, from the upstream gradients. */
-static void aggregate_backward(afloc_train_text_plan *p, int32_t b, const float *d_w,
-                               const float *d_s, const float *d_r, float *dh) {
-    const afloc_text_units *u = &p->units[b];
-    const int32_t C = p->C, T = p->T, G = u->group_count < T ? u->group_count : T;
-    const size_t TC = (size_t)T * (size_t)C;
-    float *dslot = p->arena + p->dslot; /* (G, C): gradient of each word slot */
+/* Gradient of one caption's hsum (train_text.h). */
+void afloc_train_text_aggregate_backward(const afloc_text_units *u, const float *gw,
+                                         const float *gs, const float *gr, int32_t C, int32_t T,
+                                         int32_t L, float *dslot, float *dh) {
+    const int32_t G = u->group_count < T ? u->group_count : T;
     memset(dslot, 0, (size_t)G * (size_t)C * sizeof(float));
-    const float *gw = d_w ? d_w + (size_t)b * TC : NULL, *gs = d_s ? d_s + (size_t)b * TC : NULL;
-    const float *gr = d_r ? d_r + (size_t)b * (size_t)C : NULL;
     const int32_t K = u->sentence_count, sep = u->group_count - 1;
     for (int32_t d = 0; d < C; d++) {
         /* report: every one of the T slots weighs 1/T; slots past G hold no token */
@@ -462,11 +468,21 @@ static void aggregate_backward(afloc_train_text_plan *p, int32_t b, const float 
         }
         if (K + 1 < T) dslot[(size_t)sep * C + d] += s[K + 1];
     }
-    memset(dh, 0, (size_t)p->lengths[b] * (size_t)C * sizeof(float));
+    memset(dh, 0, (size_t)L * (size_t)C * sizeof(float));
     for (int32_t g = 0; g < G; g++)
         for (int32_t i = 0; i < u->groups[g].count; i++)
             memcpy(dh + (size_t)(u->groups[g].first + i) * C, dslot + (size_t)g * C,
                    (size_t)C * sizeof(float));
+}
+
+/* Gradient of caption b's hsum (L, C) into dh, from the upstream gradients. */
+static void aggregate_backward(afloc_train_text_plan *p, int32_t b, const float *d_w,
+                               const float *d_s, const float *d_r, float *dh) {
+    const size_t TC = (size_t)p->T * (size_t)p->C;
+    const float *gw = d_w ? d_w + (size_t)b * TC : NULL, *gs = d_s ? d_s + (size_t)b * TC : NULL;
+    const float *gr = d_r ? d_r + (size_t)b * (size_t)p->C : NULL;
+    afloc_train_text_aggregate_backward(&p->units[b], gw, gs, gr, p->C, p->T, p->lengths[b],
+                                        p->arena + p->dslot, dh);
 }
 
 static void zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }

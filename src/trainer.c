@@ -15,6 +15,8 @@
 #include "alloc.h"
 #include "captions.h"
 #include "context.h"
+#include "device_model.h"
+#include "device_train.h"
 #include "error.h"
 #include "inference.h"
 #include "options.h"
@@ -130,8 +132,25 @@ static void running_stats(afloc_trainer *t, int restore) {
 
 /* ---- create / free ---- */
 
+int64_t afloc_trainer_count(const afloc_trainer *t) {
+    return t->device ? afloc_device_train_count(t->device) : afloc_train_step_count(t->step);
+}
+
+/* A CUDA context trains on the device (trainer.h). */
+static int on_device(const afloc_model *model) {
+    return model->context && model->context->backend == AFLOC_BACKEND_CUDA && model->context->cuda;
+}
+
 void afloc_trainer_free(afloc_trainer *t) {
     if (!t) return;
+    if (t->device) {
+        /* the model keeps the trained weights, as on the CPU; best effort (free returns void):
+         * on a device failure model->params keeps what it had */
+        afloc_device_train_download(t->device, t->model->params, NULL, NULL, NULL);
+        afloc_device_train_free(t->device);
+    }
+    afloc_free(t->host_m);
+    afloc_free(t->host_v);
     afloc_train_step_free(t->step);
     afloc_train_step_free(t->side);
     afloc_free(t->ids);
@@ -171,10 +190,27 @@ afloc_status afloc_trainer_create(afloc_model *model, const afloc_trainer_option
         return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: cannot allocate token buffers for batch %d",
                           fn, (int)o.batch_size);
     }
-    afloc_status st = afloc_train_step_create(&t->step, model, o.batch_size, o.dropout);
-    if (st == AFLOC_OK)
-        afloc_train_step_set_weights(t->step, o.loss_weight_global, o.loss_weight_sentence,
-                                     o.loss_weight_word);
+    afloc_status st = AFLOC_OK;
+    if (on_device(model)) {
+        const size_t n = model->table.total_floats;
+        t->host_m = afloc_calloc(n, sizeof(float));
+        t->host_v = afloc_calloc(n, sizeof(float));
+        if (!t->host_m || !t->host_v)
+            st = afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "host copies of Adam m / v (%zu floats)", n);
+        if (st == AFLOC_OK)
+            st = afloc_device_train_create(model, model->context->cuda->device,
+                                           model->context->options.device_index,
+                                           AFLOC_DEVICE_MATH_FP32, o.batch_size, o.dropout,
+                                           "device step", &t->device);
+        if (st == AFLOC_OK)
+            afloc_device_train_set_weights(t->device, o.loss_weight_global,
+                                           o.loss_weight_sentence, o.loss_weight_word);
+    } else {
+        st = afloc_train_step_create(&t->step, model, o.batch_size, o.dropout);
+        if (st == AFLOC_OK)
+            afloc_train_step_set_weights(t->step, o.loss_weight_global, o.loss_weight_sentence,
+                                         o.loss_weight_word);
+    }
     if (st != AFLOC_OK) {
         char inner[AFLOC_ERROR_CAPACITY];
         snprintf(inner, sizeof inner, "%s", afloc_last_error());
@@ -245,12 +281,19 @@ afloc_status afloc_trainer_run(afloc_trainer *t, const float *images, int32_t co
                           "%s: the WARMUP_COSINE schedule has total_steps 0: set it in the options "
                           "or call afloc_trainer_fit", function);
     afloc_train_step *s = t->step;
-    if (count != t->options.batch_size) {
+    if (t->device) {
+        afloc_status st = afloc_device_train_set_batch(t->device, count);
+        if (st != AFLOC_OK) {
+            char inner[AFLOC_ERROR_CAPACITY];
+            snprintf(inner, sizeof inner, "%s", afloc_last_error());
+            return afloc_fail(st, "%s: batch of %d: %s", function, (int)count, inner);
+        }
+    } else if (count != t->options.batch_size) {
         AFLOC_TRY(side_step(t, count, function));
         s = t->side;
         copy_adam(s, t->step, t->model->table.total_floats);
     }
-    const int64_t step = afloc_train_step_count(t->step);
+    const int64_t step = afloc_trainer_count(t);
     const double lr = afloc_lr_at(&t->schedule, step, t->epoch);
     const uint64_t seed = afloc_trainer_dropout_seed(t->options.seed, step);
 #ifdef _OPENMP
@@ -259,13 +302,21 @@ afloc_status afloc_trainer_run(afloc_trainer *t, const float *images, int32_t co
 #endif
     afloc_train_losses l;
     memset(&l, 0, sizeof l);
-    running_stats(t, 0);
-    afloc_status st = afloc_train_step_run(s, images, t->ids, t->lengths, seed, lr, &l);
-    if (st != AFLOC_OK) running_stats(t, 1);
+    afloc_status st;
+    if (t->device) {
+        afloc_device_train_save_stats(t->device);
+        st = afloc_device_train_run(t->device, images, t->ids, t->lengths, seed, lr, &l);
+        if (st != AFLOC_OK) afloc_device_train_restore_stats(t->device);
+    } else {
+        running_stats(t, 0);
+        st = afloc_train_step_run(s, images, t->ids, t->lengths, seed, lr, &l);
+        if (st != AFLOC_OK) running_stats(t, 1);
+    }
 #ifdef _OPENMP
     omp_set_num_threads(saved_threads);
 #endif
-    if (st == AFLOC_OK && s != t->step) copy_adam(t->step, s, t->model->table.total_floats);
+    if (st == AFLOC_OK && !t->device && s != t->step)
+        copy_adam(t->step, s, t->model->table.total_floats);
     if (st == AFLOC_OK) t->batch++;
     if (terms && (st == AFLOC_OK || l.grad_norm != 0.0)) {
         afloc_train_loss_terms full;
@@ -342,7 +393,7 @@ afloc_status afloc_trainer_get_state(const afloc_trainer *t, afloc_trainer_state
     afloc_trainer_state full;
     memset(&full, 0, sizeof full);
     full.struct_size = sizeof full;
-    full.step = afloc_train_step_count(t->step);
+    full.step = afloc_trainer_count(t);
     full.epoch = t->epoch;
     full.batch = t->batch;
     full.seed = t->options.seed;
@@ -358,14 +409,34 @@ afloc_status afloc_trainer_update_model(afloc_trainer *t) {
     afloc_clear_error();
     if (!t) return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: trainer is NULL", fn);
     afloc_model *model = t->model;
+    char inner[AFLOC_ERROR_CAPACITY];
+    if (t->device) {
+        /* the trained weights live on the device: bring them into the model first */
+        afloc_status st = afloc_device_train_download(t->device, model->params, NULL, NULL, NULL);
+        if (st != AFLOC_OK) {
+            snprintf(inner, sizeof inner, "%s", afloc_last_error());
+            return afloc_fail(st, "%s: %s", fn, inner);
+        }
+    }
     struct afloc_inference *old = model->inference;
     model->inference = NULL;
     afloc_status st = afloc_inference_prepare(model);
+    /* on a CUDA context the encoders run on the model's device copy: upload the new plan */
+    struct afloc_device_model *device = NULL;
+    if (st == AFLOC_OK && model->device) {
+        const afloc_context *c = model->context;
+        st = afloc_device_model_create(model, c->cuda->device, c->options.device_index,
+                                       AFLOC_DEVICE_MATH_FP32, 1, fn, &device);
+        if (st != AFLOC_OK) afloc_inference_free(model->inference);
+    }
     if (st != AFLOC_OK) {
         model->inference = old;
-        char inner[AFLOC_ERROR_CAPACITY];
         snprintf(inner, sizeof inner, "%s", afloc_last_error());
         return afloc_fail(st, "%s: %s", fn, inner);
+    }
+    if (model->device) {
+        afloc_device_model_free(model->device);
+        model->device = device;
     }
     afloc_inference_free(old);
     return AFLOC_OK;

@@ -15,6 +15,7 @@
 
 #include "alloc.h"
 #include "config.h"
+#include "device_train.h"
 #include "error.h"
 #include "model_file.h"
 #include "trainer.h"
@@ -51,7 +52,7 @@ static void pack_state(const afloc_trainer *t, int64_t *state, double *schedule)
     int64_t seed_bits;
     memcpy(&seed_bits, &t->options.seed, sizeof seed_bits);
     const int64_t values[AFLOC_TRAINER_STATE_LEN] = {
-        AFLOC_TRAINER_CHECKPOINT_VERSION, afloc_train_step_count(t->step), t->epoch, t->batch,
+        AFLOC_TRAINER_CHECKPOINT_VERSION, afloc_trainer_count(t), t->epoch, t->batch,
         seed_bits, t->options.batch_size, s->kind, s->step_epochs, s->warmup_steps,
         s->total_steps};
     memcpy(state, values, sizeof values);
@@ -67,6 +68,18 @@ afloc_status afloc_trainer_save_checkpoint(const afloc_trainer *t, const char *p
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !t ? "trainer" : "path");
     const afloc_model *model = t->model;
     const afloc_param_table *table = &model->table;
+    float *m = t->host_m, *v = t->host_v;
+    if (t->device) {
+        /* the state lives on the device: parameters into the model, moments into host copies */
+        afloc_status st = afloc_device_train_download(t->device, t->model->params, NULL, m, v);
+        if (st != AFLOC_OK) {
+            char inner[AFLOC_ERROR_CAPACITY];
+            snprintf(inner, sizeof inner, "%s", afloc_last_error());
+            return afloc_fail(st, "%s: %s", fn, inner);
+        }
+    } else {
+        afloc_train_step_adam_state(t->step, &m, &v);
+    }
     char *config = NULL;
     AFLOC_TRY(afloc_config_to_json(&model->config, &config, fn));
     const int32_t count = 3 * table->count + 2;
@@ -79,8 +92,6 @@ afloc_status afloc_trainer_save_checkpoint(const afloc_trainer *t, const char *p
         return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: cannot allocate %d tensor entries", fn,
                           (int)count);
     }
-    float *m, *v;
-    afloc_train_step_adam_state(t->step, &m, &v);
     for (int32_t i = 0; i < table->count; i++) {
         const afloc_param *p = &table->params[i];
         const float *sources[3] = {model->params, m, v};
@@ -224,9 +235,10 @@ afloc_status afloc_trainer_load_checkpoint(afloc_trainer *t, const char *path) {
     if (st == AFLOC_OK) st = afloc_mf_check_schema(mf->st, expected, 3 * table->count + 2, fn);
     if (st == AFLOC_OK) st = read_state(t, mf->st, state, &schedule, fn);
     if (st == AFLOC_OK) {
-        /* everything is valid: nothing below can fail (sizes checked by the schema) */
-        float *m, *v;
-        afloc_train_step_adam_state(t->step, &m, &v);
+        /* everything is valid: nothing below can fail (sizes checked by the schema), except
+         * the upload to a CUDA device */
+        float *m = t->host_m, *v = t->host_v;
+        if (!t->device) afloc_train_step_adam_state(t->step, &m, &v);
         float *targets[3] = {model->params, m, v};
         for (int k = 0; k < 3; k++)
             for (int32_t i = 0; i < table->count; i++) {
@@ -234,7 +246,16 @@ afloc_status afloc_trainer_load_checkpoint(afloc_trainer *t, const char *path) {
                 afloc_st_tensor_copy(mf->st, afloc_st_find(mf->st, expected[k * table->count + i].name),
                                      targets[k] + p->offset, p->count * sizeof(float));
             }
-        afloc_train_step_set_count(t->step, state[1]);
+        if (!t->device) {
+            afloc_train_step_set_count(t->step, state[1]);
+        } else if ((st = afloc_device_train_upload_state(t->device, model->params, m, v,
+                                                         state[1])) != AFLOC_OK) {
+            char inner[AFLOC_ERROR_CAPACITY];
+            snprintf(inner, sizeof inner, "%s", afloc_last_error());
+            afloc_fail(st, "%s: %s", fn, inner);
+        }
+    }
+    if (st == AFLOC_OK) {
         t->epoch = (int32_t)state[2];
         t->batch = (int32_t)state[3];
         memcpy(&t->options.seed, &state[4], sizeof t->options.seed);

@@ -51,7 +51,7 @@ static int report(fit_run *r, const afloc_train_loss_terms *terms, int32_t epoch
     afloc_train_progress p;
     memset(&p, 0, sizeof p);
     p.struct_size = sizeof p;
-    p.step = afloc_train_step_count(r->t->step);
+    p.step = afloc_trainer_count(r->t);
     p.epoch = epoch;
     p.epochs = r->epochs;
     p.batch = batch;
@@ -90,7 +90,7 @@ static afloc_status fit_loop(fit_run *r, afloc_data_loader *loader, const char *
         if (report(r, &terms, epoch, index))
             return afloc_fail(AFLOC_ERR_CANCELLED, "%s: stopped by the progress callback after "
                               "step %lld (epoch %d, batch %d)", fn,
-                              (long long)afloc_train_step_count(t->step), (int)epoch, (int)index);
+                              (long long)afloc_trainer_count(t), (int)epoch, (int)index);
     }
     return AFLOC_OK;
 }

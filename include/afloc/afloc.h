@@ -650,10 +650,10 @@ AFLOC_API void afloc_prompt_set_free(afloc_prompt_set *set);
 
 /* ==== training: section owned by src/trainer.c ==== */
 
-/* Training on the CPU (MODEL.md §4.3, §6, §7): a trainer owns the optimizer state of one model
- * and updates the model's parameters in place. One step = image and text encoders in training
- * mode (BatchNorm batch statistics, BERT dropout) → the three AFLoc losses L_GR + L_DS + L_SW
- * (weights 1, not configurable in 0.1) → backward → global gradient-norm clipping to 0.25 → Adam
+/* Training (MODEL.md §4.3, §6, §7) on the model's backend: a trainer owns the optimizer state of
+ * one model and updates the model's parameters in place. One step = image and text encoders in
+ * training mode (BatchNorm batch statistics, BERT dropout) → the three AFLoc losses
+ * L_GR + L_DS + L_SW (weights 1 by default; options.loss_weight_*) → backward → global gradient-norm clipping to 0.25 → Adam
  * (betas 0.5/0.999, eps 1e-8, L2 weight decay 1e-6). fp32 throughout.
  *
  * Determinism: with the same model, options, data and threads, every run gives bit-identical
@@ -663,7 +663,15 @@ AFLOC_API void afloc_prompt_set_free(afloc_prompt_set *set);
  * Threads: a trainer is used by one thread at a time. While it exists, it writes the model's
  * parameters: the model must not be used by other calls (inference, save) during a step or fit.
  * The model's inference functions keep using the weights it had when it was loaded until
- * afloc_trainer_update_model (afloc_trainer_fit calls it when it returns). */
+ * afloc_trainer_update_model (afloc_trainer_fit calls it when it returns).
+ *
+ * CUDA: on a model of a CUDA context the step runs on the device (fp32 mode, TF32 off), with the
+ * parameters, gradients and Adam moments in device memory (3 × the parameters plus the
+ * activations of a batch). The model's host parameters are brought up to date by
+ * afloc_trainer_save_checkpoint, afloc_trainer_update_model and afloc_trainer_free; checkpoints
+ * are the same files on both backends, so a run saved on one resumes on the other (not
+ * bit-identically: each op is within its stated tolerance of its CPU twin). Device failures come
+ * back as AFLOC_ERR_DEVICE_LOST / AFLOC_ERR_OUT_OF_MEMORY / AFLOC_ERR_INTERNAL. */
 
 typedef enum afloc_lr_schedule_kind {
     AFLOC_LR_SCHEDULE_CONSTANT      = 0, /* learning_rate always                                  */
@@ -832,8 +840,10 @@ AFLOC_API afloc_status afloc_trainer_save_checkpoint(const afloc_trainer *traine
 AFLOC_API afloc_status afloc_trainer_load_checkpoint(afloc_trainer *trainer, const char *path);
 
 /* Rebuilds the model's inference plan from its current (trained) parameters, so that the
- * inference functions see them. No inference call may run on the model meanwhile. Returns
- * AFLOC_ERR_INVALID_ARGUMENT, AFLOC_ERR_OUT_OF_MEMORY (the old plan is then kept). Since 0.1. */
+ * inference functions see them; on a CUDA context it first downloads the trained parameters into
+ * the model and then re-uploads the model's inference copy to the device. No inference call may
+ * run on the model meanwhile. Returns AFLOC_ERR_INVALID_ARGUMENT, AFLOC_ERR_OUT_OF_MEMORY (the
+ * old plan is then kept), a device status on a CUDA context. Since 0.1. */
 AFLOC_API afloc_status afloc_trainer_update_model(afloc_trainer *trainer);
 
 /* ==== evaluation: section owned by src/eval_metrics.c ==== */
