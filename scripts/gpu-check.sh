@@ -4,16 +4,25 @@
 # the shared libraries the GPU machine lacks into the git-ignored .gpu-carry/), then:
 #     run(command="sh scripts/gpu-check.sh", carry=[".gpu-carry"], timeout_s=480)
 # Without .gpu-carry it builds in build-gpu (needs cuDNN headers, OpenBLAS, oneDNN, cJSON there).
-# Steps, each bounded by `timeout`, about 5 minutes in all on an H200:
+# Steps, each bounded by `timeout`. Steps 1-4 took about 1 minute on an H200 (2026-11-30 runs:
+# 57 and 62 s); step 5 adds about 2 minutes (at most 150 s), so a normal run ends in 3-4 minutes,
+# well inside the 480 s of the run above; a hanging test costs up to its own 150 s timeout:
 #   1. device query (afloc info cuda) and a CPU sanity localize;
 #   2. every CUDA test binary (test_cuda_*: each op against its CPU twin, the device handle, the
-#      whole model CUDA vs CPU), with a PASS/FAIL/SKIP line each;
+#      whole model CUDA vs CPU, the device training step vs the CPU step: test_cuda_train), with a
+#      PASS/FAIL/SKIP line each;
 #   3. compute-sanitizer memcheck on a reduced set (device, softmax, attention, contrastive) and
 #      racecheck on attention (shared-memory kernels);
-#   4. the GPU benchmark vs PyTorch (benchmarks/bench_gpu.py: localize images/s, fp32 and bf16,
-#      batch 1 and 64).
-# Writes $OUT/gpu-report.txt (summary), $OUT/gpu-tests.log (full test output) and
-# $OUT/gpu-sanitizer.log (full compute-sanitizer output).
+#   4. the GPU localize benchmark vs PyTorch (benchmarks/bench_gpu.py: localize images/s, fp32 and
+#      bf16, batch 1 and 64);
+#   5. the GPU training-step benchmark vs PyTorch (benchmarks/bench_gpu_train.py, issue 6 item 6:
+#      one full step incl. Adam at the paper config, B 64 and 128, libafloc fp32 / bf16 against
+#      PyTorch fp32 eager / AMP fp16 + GradScaler / AMP bf16, all three losses and without the
+#      word level; images/s, peak device memory, ratio libafloc / PyTorch AMP (goal >= 1.3x)).
+#      Its own budget (--budget 100 s) skips PyTorch rows that would start too late, so the
+#      table is printed before the 150 s timeout.
+# Writes $OUT/gpu-report.txt (summary, with step 5's full table), $OUT/gpu-tests.log (full test
+# output) and $OUT/gpu-sanitizer.log (full compute-sanitizer output).
 set -u
 cd "$(dirname "$0")/.."
 out=${OUT:-.}
@@ -27,7 +36,8 @@ export AFLOC_SOURCE_DIR="$PWD"
 export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 {
   echo "gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "nvidia-smi failed"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 ||
+    echo "nvidia-smi failed: no GPU visible here, so the CUDA tests and benchmarks below report SKIP"
   if [ -d .gpu-carry/bin ]; then
     bin=$PWD/.gpu-carry/bin
     libs=$(mktemp -d)
@@ -39,7 +49,7 @@ export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
     cmake -S . -B build-gpu -DAFLOC_CUDA=ON -DAFLOC_WERROR=OFF 2>&1 | grep -E '✓|✗|Error' || true
     cmake --build build-gpu -j "$(nproc)" 2>&1 | tail -n 20
     bin=$PWD/build-gpu
-    for f in build-gpu/tests/*/test_cuda_* build-gpu/benchmarks/bench_gpu_localize; do
+    for f in build-gpu/tests/*/test_cuda_* build-gpu/benchmarks/bench_gpu_localize build-gpu/benchmarks/bench_gpu_train; do
       [ -x "$f" ] && cp "$f" "$bin/" 2>/dev/null
     done
   fi
@@ -86,6 +96,17 @@ export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
     PYTHONUNBUFFERED=1 timeout 200 python3 benchmarks/bench_gpu.py "$bin/bench_gpu_localize" --runs 10 2>&1 | tail -n 30
   else
     echo "(no bench_gpu_localize binary)"
+  fi
+  echo "== 5. GPU training step vs PyTorch AMP (bench_gpu_train.py) =="
+  if [ -x "$bin/bench_gpu_train" ]; then
+    PYTHONUNBUFFERED=1 timeout 150 python3 benchmarks/bench_gpu_train.py "$bin/bench_gpu_train" \
+      --steps 5 --warmup 2 --budget 100 > "$work/train_bench.out" 2>&1
+    rc=$?
+    cat "$work/train_bench.out"
+    case $rc in 0) ;; 124) echo "(bench_gpu_train.py stopped by its 150 s timeout)" ;;
+      *) echo "(bench_gpu_train.py exit $rc)" ;; esac
+  else
+    echo "(no bench_gpu_train binary)"
   fi
   echo "gpu-check finished in $(( $(date +%s) - start )) s"
 } > "$report" 2>&1
