@@ -137,6 +137,18 @@ int64_t afloc_trainer_count(const afloc_trainer *t) {
 }
 
 /* A CUDA context trains on the device (trainer.h). */
+afloc_status afloc_trainer_pull_params(const afloc_trainer *t, float *m, float *v, const char *fn) {
+    const afloc_model *model = t->model;
+    afloc_status st = afloc_device_train_download(t->device, t->host_params, NULL, m, v);
+    if (st != AFLOC_OK) {
+        char inner[AFLOC_ERROR_CAPACITY];
+        snprintf(inner, sizeof inner, "%s", afloc_last_error());
+        return afloc_fail(st, "%s: %s", fn, inner);
+    }
+    memcpy(model->params, t->host_params, model->table.total_floats * sizeof(float));
+    return AFLOC_OK;
+}
+
 static int on_device(const afloc_model *model) {
     return model->context && model->context->backend == AFLOC_BACKEND_CUDA && model->context->cuda;
 }
@@ -146,11 +158,12 @@ void afloc_trainer_free(afloc_trainer *t) {
     if (t->device) {
         /* the model keeps the trained weights, as on the CPU; best effort (free returns void):
          * on a device failure model->params keeps what it had */
-        afloc_device_train_download(t->device, t->model->params, NULL, NULL, NULL);
+        afloc_trainer_pull_params(t, NULL, NULL, "afloc_trainer_free");
         afloc_device_train_free(t->device);
     }
     afloc_free(t->host_m);
     afloc_free(t->host_v);
+    afloc_free(t->host_params);
     afloc_train_step_free(t->step);
     afloc_train_step_free(t->side);
     afloc_free(t->ids);
@@ -195,8 +208,9 @@ afloc_status afloc_trainer_create(afloc_model *model, const afloc_trainer_option
         const size_t n = model->table.total_floats;
         t->host_m = afloc_calloc(n, sizeof(float));
         t->host_v = afloc_calloc(n, sizeof(float));
-        if (!t->host_m || !t->host_v)
-            st = afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "host copies of Adam m / v (%zu floats)", n);
+        t->host_params = afloc_calloc(n, sizeof(float));
+        if (!t->host_m || !t->host_v || !t->host_params)
+            st = afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "host copies of the parameters and Adam m / v (%zu floats each)", n);
         if (st == AFLOC_OK)
             st = afloc_device_train_create(model, model->context->cuda->device,
                                            model->context->options.device_index,
@@ -412,11 +426,7 @@ afloc_status afloc_trainer_update_model(afloc_trainer *t) {
     char inner[AFLOC_ERROR_CAPACITY];
     if (t->device) {
         /* the trained weights live on the device: bring them into the model first */
-        afloc_status st = afloc_device_train_download(t->device, model->params, NULL, NULL, NULL);
-        if (st != AFLOC_OK) {
-            snprintf(inner, sizeof inner, "%s", afloc_last_error());
-            return afloc_fail(st, "%s: %s", fn, inner);
-        }
+        AFLOC_TRY(afloc_trainer_pull_params(t, NULL, NULL, fn));
     }
     struct afloc_inference *old = model->inference;
     model->inference = NULL;

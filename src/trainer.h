@@ -33,6 +33,8 @@ struct afloc_trainer {
     struct afloc_device_train *device; /* CUDA context: the device step (step, side NULL)     */
     float                 *host_m;   /* CUDA context: host copies of Adam m / v for          */
     float                 *host_v;   /*   checkpoints (table.total_floats each)              */
+    float                 *host_params; /* CUDA context: staging of parameter transfers, so a
+                                            failed one leaves model->params whole            */
     int32_t                side_B;
     int32_t                threads;  /* OpenMP team size of a step, >= 1                     */
     int32_t                T;        /* token slots per caption                              */
@@ -68,5 +70,10 @@ afloc_status afloc_trainer_run(afloc_trainer *t, const float *images, int32_t co
 /* Tokenizes captions[0..count) into t->ids / t->lengths. */
 afloc_status afloc_trainer_tokenize(afloc_trainer *t, const char *const *captions, int32_t count,
                                     const char *function);
+
+/* CUDA context: the device's parameters (and Adam m / v into the non-NULL host buffers, model
+ * layout) into t->model->params, through the staging buffer: on a device failure model->params
+ * keeps what it had. Returns the device status with the message naming `fn`. */
+afloc_status afloc_trainer_pull_params(const afloc_trainer *t, float *m, float *v, const char *fn);
 
 #endif /* AFLOC_TRAINER_H */

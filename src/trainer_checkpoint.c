@@ -71,12 +71,7 @@ afloc_status afloc_trainer_save_checkpoint(const afloc_trainer *t, const char *p
     float *m = t->host_m, *v = t->host_v;
     if (t->device) {
         /* the state lives on the device: parameters into the model, moments into host copies */
-        afloc_status st = afloc_device_train_download(t->device, t->model->params, NULL, m, v);
-        if (st != AFLOC_OK) {
-            char inner[AFLOC_ERROR_CAPACITY];
-            snprintf(inner, sizeof inner, "%s", afloc_last_error());
-            return afloc_fail(st, "%s: %s", fn, inner);
-        }
+        AFLOC_TRY(afloc_trainer_pull_params(t, m, v, fn));
     } else {
         afloc_train_step_adam_state(t->step, &m, &v);
     }
@@ -236,10 +231,11 @@ afloc_status afloc_trainer_load_checkpoint(afloc_trainer *t, const char *path) {
     if (st == AFLOC_OK) st = read_state(t, mf->st, state, &schedule, fn);
     if (st == AFLOC_OK) {
         /* everything is valid: nothing below can fail (sizes checked by the schema), except
-         * the upload to a CUDA device */
+         * the upload to a CUDA device, so on a device the parameters are staged and reach the
+         * model only once the device has them */
         float *m = t->host_m, *v = t->host_v;
         if (!t->device) afloc_train_step_adam_state(t->step, &m, &v);
-        float *targets[3] = {model->params, m, v};
+        float *targets[3] = {t->device ? t->host_params : model->params, m, v};
         for (int k = 0; k < 3; k++)
             for (int32_t i = 0; i < table->count; i++) {
                 const afloc_param *p = &table->params[i];
@@ -248,11 +244,13 @@ afloc_status afloc_trainer_load_checkpoint(afloc_trainer *t, const char *path) {
             }
         if (!t->device) {
             afloc_train_step_set_count(t->step, state[1]);
-        } else if ((st = afloc_device_train_upload_state(t->device, model->params, m, v,
+        } else if ((st = afloc_device_train_upload_state(t->device, t->host_params, m, v,
                                                          state[1])) != AFLOC_OK) {
             char inner[AFLOC_ERROR_CAPACITY];
             snprintf(inner, sizeof inner, "%s", afloc_last_error());
             afloc_fail(st, "%s: %s", fn, inner);
+        } else {
+            memcpy(model->params, t->host_params, table->total_floats * sizeof(float));
         }
     }
     if (st == AFLOC_OK) {

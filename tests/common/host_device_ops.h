@@ -14,6 +14,15 @@
 
 static int32_t host_live_allocations = 0;
 static int32_t host_fail_countdown = -1;
+static int32_t host_transfer_fail_countdown = -1; /* > 0: that upload / download fails (DEVICE_LOST) */
+
+static int host_transfer_fails(void) {
+    if (host_transfer_fail_countdown > 0 && --host_transfer_fail_countdown == 0) {
+        host_transfer_fail_countdown = -1;
+        return 1;
+    }
+    return 0;
+}
 
 struct afloc_device {
     int32_t math;
@@ -57,6 +66,7 @@ static afloc_status host_set_math(afloc_device *dev, int32_t math) {
 }
 static afloc_status host_upload(afloc_device *dev, void *dst, const void *src, size_t bytes) {
     (void)dev;
+    if (host_transfer_fails()) return AFLOC_ERR_DEVICE_LOST;
     if (bytes) memcpy(dst, src, bytes);
     return AFLOC_OK;
 }

@@ -274,6 +274,18 @@ static void trainer_device_path(afloc_context *cpu_context) {
     trainer_step(resumed_dev, 3, counts[3], &l[3]);
     CHECK(l[0] == l[1] && l[0] == l[2] && l[0] == l[3]);
     CHECK(same == 3);
+    /* a transfer that fails (the device is lost) leaves the model's host parameters whole */
+    float *before = malloc(n * sizeof(float));
+    if (!before) exit(1);
+    memcpy(before, dev2->params, n * sizeof(float));
+    host_transfer_fail_countdown = 1;
+    CHECK(afloc_trainer_load_checkpoint(resumed_dev, path) == AFLOC_ERR_DEVICE_LOST);
+    int whole = memcmp(before, dev2->params, n * sizeof(float)) == 0;
+    host_transfer_fail_countdown = 1;
+    CHECK(afloc_trainer_update_model(resumed_dev) == AFLOC_ERR_DEVICE_LOST);
+    whole &= memcmp(before, dev2->params, n * sizeof(float)) == 0;
+    CHECK(whole);
+    free(before);
     CHECK_STATUS(afloc_trainer_update_model(tg), AFLOC_OK);
     CHECK_STATUS(afloc_trainer_update_model(tc), AFLOC_OK);
     CHECK(memcmp(host->params, dev->params, n * sizeof(float)) == 0);
@@ -283,8 +295,9 @@ static void trainer_device_path(afloc_context *cpu_context) {
     afloc_trainer_free(tg);
     CHECK(host_live_allocations == 0);
     printf("trainer device path: 3 steps (one of 3 samples) equal to the CPU trainer in %zu/3 "
-           "totals; step 4 after device->CPU and CPU->device resumes: totals %.9g %.9g %.9g %.9g\n",
-           same, l[0], l[1], l[2], l[3]);
+           "totals; step 4 after device->CPU and CPU->device resumes: totals %.9g %.9g %.9g %.9g; "
+           "failed upload / download left the model whole: %s\n",
+           same, l[0], l[1], l[2], l[3], whole ? "yes" : "NO");
     remove(path);
     remove(path2);
     dev->context = real;
