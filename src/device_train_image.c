@@ -18,22 +18,13 @@
 #include "cpu/cpu_ops.h"
 #include "device_train_parts.h"
 #include "error.h"
+#include "model_layout.h"
 
-#define EXPANSION   4    /* torchvision Bottleneck.expansion */
 #define BN_MOMENTUM 0.1f /* torch.nn.BatchNorm2d default      */
 #define STEM_TAPS   49   /* 7x7                               */
 
-typedef struct convbn {
-    size_t  weight, gamma, beta, running_mean, running_var; /* param offsets (floats) */
-    int32_t C, OC, K, stride, pad, in_side, out_side;
-    size_t  y, a, mean, rstd;                                /* arena offsets          */
-} convbn;
-
-typedef struct block {
-    convbn  conv1, conv2, conv3, down;
-    int32_t has_down;
-    size_t  in;
-} block;
+typedef afloc_convbn       convbn;
+typedef afloc_resnet_block block;
 
 struct afloc_dtrain_image {
     const afloc_model      *model;
@@ -59,16 +50,6 @@ static size_t take(size_t *used, size_t floats) {
     return at;
 }
 
-static afloc_status find(size_t *offset, const afloc_model *model, const char *name,
-                         const char *function) {
-    int32_t i = afloc_params_find(&model->table, name);
-    if (i < 0)
-        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: tensor \"%s\" not in the param table",
-                          function, name);
-    *offset = model->table.params[i].offset;
-    return AFLOC_OK;
-}
-
 static void need_scratch(afloc_dtrain_image *p, int32_t C, int32_t side, int32_t OC, int32_t K,
                          int32_t stride, int32_t pad) {
     size_t f = p->ops->conv2d_scratch_bytes(p->dev, p->B, C, side, side, OC, K, stride, pad);
@@ -78,89 +59,24 @@ static void need_scratch(afloc_dtrain_image *p, int32_t C, int32_t side, int32_t
     if (b > p->scratch_bytes) p->scratch_bytes = b;
 }
 
-static afloc_status plan_convbn(afloc_dtrain_image *p, convbn *c, const char *name_conv,
-                                const char *name_bn, int32_t C, int32_t OC, int32_t K,
-                                int32_t stride, int32_t pad, int32_t in_side, int32_t keep_a,
-                                size_t *used, const char *fn) {
-    const afloc_model *m = p->model;
-    char name[AFLOC_PARAM_NAME_MAX + 16];
-    snprintf(name, sizeof name, "%s.weight", name_conv);
-    AFLOC_TRY(find(&c->weight, m, name, fn));
-    snprintf(name, sizeof name, "%s.weight", name_bn);
-    AFLOC_TRY(find(&c->gamma, m, name, fn));
-    snprintf(name, sizeof name, "%s.bias", name_bn);
-    AFLOC_TRY(find(&c->beta, m, name, fn));
-    snprintf(name, sizeof name, "%s.running_mean", name_bn);
-    AFLOC_TRY(find(&c->running_mean, m, name, fn));
-    snprintf(name, sizeof name, "%s.running_var", name_bn);
-    AFLOC_TRY(find(&c->running_var, m, name, fn));
-    c->C = C, c->OC = OC, c->K = K, c->stride = stride, c->pad = pad, c->in_side = in_side;
-    c->out_side = afloc_conv_out_size(in_side, K, stride, pad);
-    if ((int64_t)p->B * c->out_side * c->out_side < 2)
-        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: %s sees %d value(s) per channel at "
-                          "batch %d; train-mode BatchNorm needs more than 1", fn, name_bn,
-                          p->B * c->out_side * c->out_side, p->B);
-    size_t act = (size_t)p->B * (size_t)OC * (size_t)c->out_side * (size_t)c->out_side;
-    if (act > p->act_max) p->act_max = act;
-    need_scratch(p, C, in_side, OC, K, stride, pad);
-    c->y = take(used, act);
-    c->a = keep_a ? take(used, act) : 0;
-    c->mean = take(used, (size_t)OC);
-    c->rstd = take(used, (size_t)OC);
-    return AFLOC_OK;
+static void need_conv_scratch(void *ctx, const convbn *c) {
+    need_scratch(ctx, c->C, c->in_side, c->OC, c->K, c->stride, c->pad);
 }
 
+/* the stem convolves one channel with the summed weight (C = 1 for its scratch) */
 static afloc_status plan_layers(afloc_dtrain_image *p, size_t *used, const char *fn) {
-    const afloc_config *cfg = &p->model->config;
-    char conv[AFLOC_PARAM_NAME_MAX], bn[AFLOC_PARAM_NAME_MAX], prefix[AFLOC_PARAM_NAME_MAX];
-    const int32_t stem = cfg->resnet_stem;
-    /* the stem convolves one channel with the summed weight (C = 1 for its scratch) */
-    AFLOC_TRY(plan_convbn(p, &p->stem, "img_encoder.model.conv1", "img_encoder.model.bn1", 1,
-                          stem, 7, 2, 3, p->up, 1, used, fn));
-    int32_t side = afloc_conv_out_size(p->stem.out_side, 3, 2, 1), inplanes = stem;
-    p->pool = take(used, (size_t)p->B * (size_t)stem * (size_t)side * (size_t)side);
-    size_t in = p->pool;
-    for (int32_t s = 0, b = 0; s < 4; s++) {
-        const int32_t width = cfg->resnet_planes[s] * cfg->resnet_base_width / 64;
-        const int32_t out = cfg->resnet_planes[s] * EXPANSION, stride = s == 0 ? 1 : 2;
-        for (int32_t k = 0; k < cfg->resnet_blocks[s]; k++, b++) {
-            block *blk = &p->blocks[b];
-            const int32_t cin = k == 0 ? inplanes : out, st = k == 0 ? stride : 1;
-            snprintf(prefix, sizeof prefix, "img_encoder.model.layer%d.%d", s + 1, k);
-            blk->in = in;
-            snprintf(conv, sizeof conv, "%s.conv1", prefix);
-            snprintf(bn, sizeof bn, "%s.bn1", prefix);
-            AFLOC_TRY(plan_convbn(p, &blk->conv1, conv, bn, cin, width, 1, 1, 0, side, 1, used, fn));
-            snprintf(conv, sizeof conv, "%s.conv2", prefix);
-            snprintf(bn, sizeof bn, "%s.bn2", prefix);
-            AFLOC_TRY(plan_convbn(p, &blk->conv2, conv, bn, width, width, 3, st, 1, side, 1, used, fn));
-            const int32_t mid = blk->conv2.out_side;
-            snprintf(conv, sizeof conv, "%s.conv3", prefix);
-            snprintf(bn, sizeof bn, "%s.bn3", prefix);
-            AFLOC_TRY(plan_convbn(p, &blk->conv3, conv, bn, width, out, 1, 1, 0, mid, 1, used, fn));
-            blk->has_down = k == 0 && (st != 1 || cin != out);
-            if (blk->has_down) {
-                snprintf(conv, sizeof conv, "%s.downsample.0", prefix);
-                snprintf(bn, sizeof bn, "%s.downsample.1", prefix);
-                AFLOC_TRY(plan_convbn(p, &blk->down, conv, bn, cin, out, 1, st, 0, side, 0, used, fn));
-            }
-            in = blk->conv3.a;
-            side = mid;
-        }
-        p->stage_end[s] = b;
-        p->chans[s] = out;
-        p->side[s] = side;
-        inplanes = out;
-    }
+    afloc_resnet_planner pl = {.ctx = p, .B = p->B, .stem_channels = 1, .up = p->up,
+                               .used = used, .align = 64, .need_scratch = need_conv_scratch,
+                               .fn = fn};
+    AFLOC_TRY(afloc_layout_resnet(&pl, p->model, &p->stem, p->blocks, &p->pool, p->stage_end,
+                                  p->chans, p->side));
+    p->act_max = pl.act_max;
     return AFLOC_OK;
 }
 
 static afloc_status plan_rest(afloc_dtrain_image *p, size_t *used, const char *fn) {
-    const afloc_model *m = p->model;
-    AFLOC_TRY(find(&p->head_g_w, m, "img_encoder.global_embedder.weight", fn));
-    AFLOC_TRY(find(&p->head_g_b, m, "img_encoder.global_embedder.bias", fn));
-    AFLOC_TRY(find(&p->head_l_w, m, "img_encoder.local_embedder.weight", fn));
-    AFLOC_TRY(find(&p->head_l2_w, m, "img_encoder.local2_embedder.weight", fn));
+    AFLOC_TRY(afloc_layout_image_heads(&p->head_g_w, &p->head_g_b, &p->head_l_w, &p->head_l2_w,
+                                       p->model, fn));
     const size_t Bz = (size_t)p->B, D = (size_t)p->D, taps = (size_t)p->stem.OC * STEM_TAPS;
     const size_t S2 = (size_t)p->side[1] * p->side[1], S3 = (size_t)p->side[2] * p->side[2];
     p->w1t = take(used, taps * (size_t)p->in_ch);

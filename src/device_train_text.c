@@ -18,13 +18,11 @@
 #include "alloc.h"
 #include "device_train_parts.h"
 #include "error.h"
+#include "model_layout.h"
 #include "text_units.h"
 #include "train_text.h"
 
-typedef struct layer_params {
-    size_t q_w, q_b, k_w, k_b, v_w, v_b;
-    size_t ao_w, ao_b, ln1_w, ln1_b, in_w, in_b, out_w, out_b, ln2_w, ln2_b;
-} layer_params;
+typedef afloc_bert_layer_params layer_params;
 
 typedef struct layer_acts {
     size_t qkv, probs, dm_p, ctx, a, m1, r1, dm_a, A, fpre, f, o, m2, r2, dm_o;
@@ -42,7 +40,7 @@ struct afloc_dtrain_text {
     afloc_device           *dev;
     int32_t B, T, C, NH, I, N, last_n;
     float   eps, dropout;
-    size_t  word, position, type, eln_w, eln_b;
+    afloc_bert_embedding_params emb;
     layer_params *lp;
     caption_acts *cap;
     size_t       *x_offsets;
@@ -69,63 +67,6 @@ static size_t take(size_t *used, size_t floats) {
     size_t at = *used;
     *used += (floats + 63) / 64 * 64;
     return at;
-}
-
-static afloc_status find(size_t *offset, const afloc_model *model, const char *name,
-                         size_t count, const char *fn) {
-    int32_t i = afloc_params_find(&model->table, name);
-    if (i < 0)
-        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: tensor \"%s\" not in the param table",
-                          fn, name);
-    if (model->table.params[i].count != count)
-        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: tensor \"%s\" has %zu floats, expected "
-                          "%zu", fn, name, model->table.params[i].count, count);
-    *offset = model->table.params[i].offset;
-    return AFLOC_OK;
-}
-
-static afloc_status find_params(afloc_dtrain_text *p, const char *fn) {
-    const afloc_config *cfg = &p->model->config;
-    const size_t C = (size_t)p->C, I = (size_t)p->I;
-    const char *e = "text_encoder.model.embeddings";
-    char name[AFLOC_PARAM_NAME_MAX + 64], pre[AFLOC_PARAM_NAME_MAX];
-    snprintf(name, sizeof name, "%s.word_embeddings.weight", e);
-    AFLOC_TRY(find(&p->word, p->model, name, (size_t)cfg->vocab_size * C, fn));
-    snprintf(name, sizeof name, "%s.position_embeddings.weight", e);
-    AFLOC_TRY(find(&p->position, p->model, name, (size_t)cfg->max_positions * C, fn));
-    snprintf(name, sizeof name, "%s.token_type_embeddings.weight", e);
-    AFLOC_TRY(find(&p->type, p->model, name, (size_t)cfg->type_vocab_size * C, fn));
-    snprintf(name, sizeof name, "%s.LayerNorm.weight", e);
-    AFLOC_TRY(find(&p->eln_w, p->model, name, C, fn));
-    snprintf(name, sizeof name, "%s.LayerNorm.bias", e);
-    AFLOC_TRY(find(&p->eln_b, p->model, name, C, fn));
-    for (int32_t l = 0; l < p->N; l++) {
-        layer_params *q = &p->lp[l];
-        snprintf(pre, sizeof pre, "text_encoder.model.encoder.layer.%d", l);
-        struct { size_t *at; const char *suffix; size_t count; } list[] = {
-            {&q->q_w, "attention.self.query.weight", C * C},
-            {&q->q_b, "attention.self.query.bias", C},
-            {&q->k_w, "attention.self.key.weight", C * C},
-            {&q->k_b, "attention.self.key.bias", C},
-            {&q->v_w, "attention.self.value.weight", C * C},
-            {&q->v_b, "attention.self.value.bias", C},
-            {&q->ao_w, "attention.output.dense.weight", C * C},
-            {&q->ao_b, "attention.output.dense.bias", C},
-            {&q->ln1_w, "attention.output.LayerNorm.weight", C},
-            {&q->ln1_b, "attention.output.LayerNorm.bias", C},
-            {&q->in_w, "intermediate.dense.weight", I * C},
-            {&q->in_b, "intermediate.dense.bias", I},
-            {&q->out_w, "output.dense.weight", C * I},
-            {&q->out_b, "output.dense.bias", C},
-            {&q->ln2_w, "output.LayerNorm.weight", C},
-            {&q->ln2_b, "output.LayerNorm.bias", C},
-        };
-        for (size_t k = 0; k < sizeof list / sizeof list[0]; k++) {
-            snprintf(name, sizeof name, "%s.%s", pre, list[k].suffix);
-            AFLOC_TRY(find(list[k].at, p->model, name, list[k].count, fn));
-        }
-    }
-    return AFLOC_OK;
 }
 
 static size_t plan_arena(afloc_dtrain_text *p) {
@@ -218,7 +159,7 @@ static afloc_status allocate(afloc_dtrain_text *p, const char *fn) {
         !p->h_a || !p->h_b || !p->h_c || !p->h_r || !p->h_slot)
         return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: host buffers of the text plan (batch %d)",
                           fn, (int)p->B);
-    AFLOC_TRY(find_params(p, fn));
+    AFLOC_TRY(afloc_layout_bert(&p->emb, p->lp, p->model, fn));
     p->arena_floats = plan_arena(p);
     const afloc_device_ops *ops = p->ops;
     afloc_status st = ops->alloc(p->dev, (void **)&p->arena, p->arena_floats * sizeof(float));
@@ -391,10 +332,10 @@ afloc_status afloc_dtrain_text_forward(afloc_dtrain_text *p, const float *params
         const int32_t L = lengths[b];
         const size_t n = (size_t)L * (size_t)C;
         float *hsum = R + p->hsum + (size_t)b * TC;
-        ops->embedding_forward(dev, R + c->E, p->ids + (size_t)b * T, NULL, params + p->word,
-                               params + p->position, params + p->type, L, C);
+        ops->embedding_forward(dev, R + c->E, p->ids + (size_t)b * T, NULL, params + p->emb.word,
+                               params + p->emb.position, params + p->emb.type, L, C);
         ops->layernorm_forward_train(dev, R + c->X[0], R + c->em, R + c->er, R + c->E,
-                                     params + p->eln_w, params + p->eln_b, L, C, p->eps);
+                                     params + p->emb.eln_w, params + p->emb.eln_b, L, C, p->eps);
         dropout_site(p, b, 0, R + c->X[0], c->dm_e, n, seed);
         for (int32_t h = 0; h <= p->N; h++) {
             if (h > 0) layer_forward(p, b, h - 1, params, L, seed, scratch);
@@ -520,10 +461,11 @@ afloc_status afloc_dtrain_text_backward(afloc_dtrain_text *p, float *grads, cons
         }
         float *dE = R + p->d1;
         zero(p, dE, n);
-        ops->layernorm_backward(dev, dE, grads + p->eln_w, grads + p->eln_b, dln, R + c->E,
-                                params + p->eln_w, R + c->em, R + c->er, L, C);
-        ops->embedding_backward(dev, grads + p->word, grads + p->position, grads + p->type, dE,
-                                p->ids + (size_t)b * (size_t)p->T, NULL, L, C);
+        ops->layernorm_backward(dev, dE, grads + p->emb.eln_w, grads + p->emb.eln_b, dln,
+                                R + c->E, params + p->emb.eln_w, R + c->em, R + c->er, L, C);
+        ops->embedding_backward(dev, grads + p->emb.word, grads + p->emb.position,
+                                grads + p->emb.type, dE, p->ids + (size_t)b * (size_t)p->T, NULL,
+                                L, C);
     }
     return AFLOC_OK;
 }

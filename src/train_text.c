@@ -22,13 +22,10 @@
 #include "alloc.h"
 #include "cpu/cpu_ops.h"
 #include "error.h"
+#include "model_layout.h"
 #include "text_units.h"
 
-/* Parameter offsets of one BERT layer. */
-typedef struct layer_params {
-    size_t q_w, q_b, k_w, k_b, v_w, v_b;
-    size_t ao_w, ao_b, ln1_w, ln1_b, in_w, in_b, out_w, out_b, ln2_w, ln2_b;
-} layer_params;
+typedef afloc_bert_layer_params layer_params;
 
 /* Arena offsets of one layer's saved activations for one caption. */
 typedef struct layer_acts {
@@ -47,7 +44,7 @@ struct afloc_train_text_plan {
     const afloc_model *model;
     int32_t B, T, C, NH, I, N, last_n, V;
     float eps, dropout;
-    size_t word, position, type, eln_w, eln_b; /* param offsets */
+    afloc_bert_embedding_params emb; /* param offsets */
     layer_params *lp;
     caption_acts *cap;
     size_t *x_offsets;     /* B·(N + 1) */
@@ -69,71 +66,6 @@ static size_t take(size_t *used, size_t floats) {
     size_t at = *used;
     *used += (floats + 15) / 16 * 16; /* 64-byte aligned, as the param buffer */
     return at;
-}
-
-static afloc_status find(size_t *offset, const afloc_model *model, const char *name,
-                         size_t count) {
-    int32_t i = afloc_params_find(&model->table, name);
-    if (i < 0)
-        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT,
-                          "afloc_train_text_plan_create: tensor \"%s\" not in the param table",
-                          name);
-    if (model->table.params[i].count != count)
-        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT,
-                          "afloc_train_text_plan_create: tensor \"%s\" has %zu floats, expected "
-                          "%zu", name, model->table.params[i].count, count);
-    *offset = model->table.params[i].offset;
-    return AFLOC_OK;
-}
-
-static afloc_status find_layer(afloc_train_text_plan *p, int32_t l) {
-    const afloc_model *m = p->model;
-    layer_params *q = &p->lp[l];
-    const size_t C = (size_t)p->C, I = (size_t)p->I;
-    char pre[AFLOC_PARAM_NAME_MAX], name[AFLOC_PARAM_NAME_MAX + 48];
-    snprintf(pre, sizeof pre, "text_encoder.model.encoder.layer.%d", l);
-    struct { size_t *at; const char *suffix; size_t count; } list[] = {
-        {&q->q_w, "attention.self.query.weight", C * C},
-        {&q->q_b, "attention.self.query.bias", C},
-        {&q->k_w, "attention.self.key.weight", C * C},
-        {&q->k_b, "attention.self.key.bias", C},
-        {&q->v_w, "attention.self.value.weight", C * C},
-        {&q->v_b, "attention.self.value.bias", C},
-        {&q->ao_w, "attention.output.dense.weight", C * C},
-        {&q->ao_b, "attention.output.dense.bias", C},
-        {&q->ln1_w, "attention.output.LayerNorm.weight", C},
-        {&q->ln1_b, "attention.output.LayerNorm.bias", C},
-        {&q->in_w, "intermediate.dense.weight", I * C},
-        {&q->in_b, "intermediate.dense.bias", I},
-        {&q->out_w, "output.dense.weight", C * I},
-        {&q->out_b, "output.dense.bias", C},
-        {&q->ln2_w, "output.LayerNorm.weight", C},
-        {&q->ln2_b, "output.LayerNorm.bias", C},
-    };
-    for (size_t k = 0; k < sizeof list / sizeof list[0]; k++) {
-        snprintf(name, sizeof name, "%s.%s", pre, list[k].suffix);
-        AFLOC_TRY(find(list[k].at, m, name, list[k].count));
-    }
-    return AFLOC_OK;
-}
-
-static afloc_status find_params(afloc_train_text_plan *p) {
-    const afloc_config *cfg = &p->model->config;
-    const size_t C = (size_t)p->C;
-    const char *e = "text_encoder.model.embeddings";
-    char name[AFLOC_PARAM_NAME_MAX];
-    snprintf(name, sizeof name, "%s.word_embeddings.weight", e);
-    AFLOC_TRY(find(&p->word, p->model, name, (size_t)cfg->vocab_size * C));
-    snprintf(name, sizeof name, "%s.position_embeddings.weight", e);
-    AFLOC_TRY(find(&p->position, p->model, name, (size_t)cfg->max_positions * C));
-    snprintf(name, sizeof name, "%s.token_type_embeddings.weight", e);
-    AFLOC_TRY(find(&p->type, p->model, name, (size_t)cfg->type_vocab_size * C));
-    snprintf(name, sizeof name, "%s.LayerNorm.weight", e);
-    AFLOC_TRY(find(&p->eln_w, p->model, name, C));
-    snprintf(name, sizeof name, "%s.LayerNorm.bias", e);
-    AFLOC_TRY(find(&p->eln_b, p->model, name, C));
-    for (int32_t l = 0; l < p->N; l++) AFLOC_TRY(find_layer(p, l));
-    return AFLOC_OK;
 }
 
 /* Lays out the arena; returns its size in floats. */
@@ -232,7 +164,7 @@ afloc_status afloc_train_text_plan_create(afloc_train_text_plan **out, const afl
         return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: cannot allocate the tables for batch %d",
                           fn, B);
     }
-    afloc_status status = find_params(p);
+    afloc_status status = afloc_layout_bert(&p->emb, p->lp, model, fn);
     if (status != AFLOC_OK) {
         afloc_train_text_plan_free(p);
         return status;
@@ -421,10 +353,12 @@ afloc_status afloc_train_text_forward(afloc_train_text_plan *plan, const float *
         const caption_acts *c = &p->cap[b];
         const int32_t L = lengths[b];
         const size_t n = (size_t)L * (size_t)C;
-        afloc_cpu_embedding_forward(R + c->E, p->ids + (size_t)b * p->T, NULL, params + p->word,
-                                    params + p->position, params + p->type, L, C);
+        afloc_cpu_embedding_forward(R + c->E, p->ids + (size_t)b * p->T, NULL,
+                                    params + p->emb.word, params + p->emb.position,
+                                    params + p->emb.type, L, C);
         afloc_cpu_layernorm_forward_train(R + c->X[0], R + c->em, R + c->er, R + c->E,
-                                          params + p->eln_w, params + p->eln_b, L, C, p->eps);
+                                          params + p->emb.eln_w, params + p->emb.eln_b, L, C,
+                                          p->eps);
         dropout_site(p, b, 0, R + c->X[0], c->dm_e, n, seed);
         memset(R + c->hsum, 0, n * sizeof(float));
         for (int32_t h = 0; h <= p->N; h++) {
@@ -586,10 +520,11 @@ afloc_status afloc_train_text_backward(afloc_train_text_plan *plan, float *grads
         }
         float *dE = R + p->d1;
         zero(dE, n);
-        afloc_cpu_layernorm_backward(dE, grads + p->eln_w, grads + p->eln_b, dln, R + c->E,
-                                     params + p->eln_w, R + c->em, R + c->er, L, C);
-        afloc_cpu_embedding_backward(grads + p->word, grads + p->position, grads + p->type, dE,
-                                     p->ids + (size_t)b * p->T, NULL, L, C);
+        afloc_cpu_layernorm_backward(dE, grads + p->emb.eln_w, grads + p->emb.eln_b, dln,
+                                     R + c->E, params + p->emb.eln_w, R + c->em, R + c->er, L, C);
+        afloc_cpu_embedding_backward(grads + p->emb.word, grads + p->emb.position,
+                                     grads + p->emb.type, dE, p->ids + (size_t)b * p->T, NULL, L,
+                                     C);
     }
     return AFLOC_OK;
 }
