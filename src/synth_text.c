@@ -1,8 +1,7 @@
-/* synth_text.c: sentence-list helpers shared by the fundus and histology report writers
- * (issue 5): appending capitalised sentences, shuffling, joining them into a report, and redrawing
- * a report while the §4.3 caption cache (stop at 5 words) would drop one of its sentences. The
- * chest X-ray writer keeps its own copy of these in src/synth_report_cxr.c, so that its output
- * stays byte-identical. */
+/* synth_text.c: sentence-list helpers shared by the three report writers (chest X-ray, fundus,
+ * histology; issue 5): appending capitalised sentences, shuffling, joining them into a report,
+ * and redrawing a report while it is empty or while the §4.3 caption cache (stop at 5 words)
+ * would drop one of its sentences. */
 #include <stdio.h>
 #include <string.h>
 
