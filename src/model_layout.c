@@ -179,3 +179,16 @@ afloc_status afloc_layout_image_heads(size_t *g_w, size_t *g_b, size_t *l_w, siz
         AFLOC_TRY(afloc_layout_find(list[k].at, model, list[k].name, AFLOC_LAYOUT_ANY_COUNT, fn));
     return AFLOC_OK;
 }
+
+void afloc_layout_bert_layer_acts(afloc_bert_layer_acts *a, size_t *used, size_t align, size_t T,
+                                  size_t C, size_t I, size_t NH, int dropout) {
+    const size_t TC = T * C, P = NH * T * T;
+    size_t *const order[15] = {&a->qkv, &a->probs, &a->dm_p, &a->ctx, &a->a, &a->m1, &a->r1,
+                               &a->dm_a, &a->A, &a->fpre, &a->f, &a->o, &a->m2, &a->r2, &a->dm_o};
+    const size_t sizes[15] = {3 * TC, P, dropout ? P : 0, TC, TC, T, T, dropout ? TC : 0, TC,
+                              T * I, T * I, TC, T, T, dropout ? TC : 0};
+    for (int k = 0; k < 15; k++) {
+        *order[k] = sizes[k] ? *used : 0; /* a mask that is not kept takes nothing */
+        *used += (sizes[k] + align - 1) / align * align;
+    }
+}

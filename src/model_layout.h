@@ -39,6 +39,20 @@ typedef struct afloc_bert_layer_params {
 afloc_status afloc_layout_bert(afloc_bert_embedding_params *emb, afloc_bert_layer_params *layers,
                                const afloc_model *model, const char *fn);
 
+/* Arena offsets (floats) of one BERT layer's training activations for one caption of T slots:
+ * packed QKV, attention probabilities, the context, the attention output and its LayerNorm input /
+ * statistics, the FFN pre-GELU and GELU outputs, the output and its LayerNorm statistics, and the
+ * three dropout masks (0 without dropout). */
+typedef struct afloc_bert_layer_acts {
+    size_t qkv, probs, dm_p, ctx, a, m1, r1, dm_a, A, fpre, f, o, m2, r2, dm_o;
+} afloc_bert_layer_acts;
+
+/* Lays out `a` from *used on: T slots, hidden C, intermediate I, NH heads, with the dropout masks
+ * when `dropout`; every buffer rounded up to `align` floats. The CPU and device text passes
+ * share it, so both keep the same activations in the same order. */
+void afloc_layout_bert_layer_acts(afloc_bert_layer_acts *a, size_t *used, size_t align, size_t T,
+                                  size_t C, size_t I, size_t NH, int dropout);
+
 /* ---- ResNet (MODEL.md §3) ---- */
 
 /* One convolution and the BatchNorm after it: param offsets, geometry, and the arena offsets

@@ -28,9 +28,7 @@
 typedef afloc_bert_layer_params layer_params;
 
 /* Arena offsets of one layer's saved activations for one caption. */
-typedef struct layer_acts {
-    size_t qkv, probs, dm_p, ctx, a, m1, r1, dm_a, A, fpre, f, o, m2, r2, dm_o;
-} layer_acts;
+typedef afloc_bert_layer_acts layer_acts;
 
 /* One caption's activations: X[h] (h = 0..N) the hidden states, the embedding LayerNorm's input
  * and statistics, the layers, the layer sum. */
@@ -72,7 +70,7 @@ static size_t take(size_t *used, size_t floats) {
 static size_t plan_arena(afloc_train_text_plan *p) {
     size_t used = 0;
     const size_t T = (size_t)p->T, C = (size_t)p->C, I = (size_t)p->I, NH = (size_t)p->NH;
-    const size_t B = (size_t)p->B, TC = T * C, P = NH * T * T;
+    const size_t B = (size_t)p->B, TC = T * C;
     const int drop = p->dropout > 0.0f;
     p->wqkv = take(&used, (size_t)p->N * (3 * C * C + 3 * C));
     for (size_t b = 0; b < B; b++) {
@@ -85,24 +83,8 @@ static size_t plan_arena(afloc_train_text_plan *p) {
         c->dm_e = drop ? take(&used, TC) : 0;
         c->hsum = take(&used, TC);
         for (int32_t h = 0; h <= p->N; h++) c->X[h] = take(&used, TC);
-        for (int32_t l = 0; l < p->N; l++) {
-            layer_acts *a = &c->layer[l];
-            a->qkv = take(&used, 3 * TC);
-            a->probs = take(&used, P);
-            a->dm_p = drop ? take(&used, P) : 0;
-            a->ctx = take(&used, TC);
-            a->a = take(&used, TC);
-            a->m1 = take(&used, T);
-            a->r1 = take(&used, T);
-            a->dm_a = drop ? take(&used, TC) : 0;
-            a->A = take(&used, TC);
-            a->fpre = take(&used, T * I);
-            a->f = take(&used, T * I);
-            a->o = take(&used, TC);
-            a->m2 = take(&used, T);
-            a->r2 = take(&used, T);
-            a->dm_o = drop ? take(&used, TC) : 0;
-        }
+        for (int32_t l = 0; l < p->N; l++)
+            afloc_layout_bert_layer_acts(&c->layer[l], &used, 16, T, C, I, NH, drop);
     }
     p->emb_w = take(&used, B * TC);
     p->emb_s = take(&used, B * TC);
