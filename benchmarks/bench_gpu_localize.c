@@ -11,21 +11,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "context.h"
 #include "device_model.h"
 #include "inference.h"
 #include "model.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* The paper config's vocabulary size with made-up tokens (the benchmark never reads text). */
 static char *make_vocab(size_t *size) {

@@ -17,25 +17,10 @@
 #include <time.h>
 
 #include "afloc/afloc.h"
+#include "bench_util.h"
 
 static const char prompt[] = "Small left pleural effusion with adjacent atelectasis.";
 enum { W = 2048, H = 2500 };
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void die(const char *what, afloc_status s) {
     fprintf(stderr, "bench_localize: %s: %s: %s\n", what, afloc_status_string(s), afloc_last_error());
