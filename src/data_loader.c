@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "laterality.h"
 
 enum { SLOT_EMPTY = 0, SLOT_READY = 1, SLOT_IN_USE = 2 };
 
@@ -28,6 +29,7 @@ struct afloc_data_loader {
     const afloc_caption_cache *cache;
     afloc_data_loader_options options;
     int64_t batches_per_epoch;
+    int32_t rows_per_batch; /* B, or B/2 with mirror pairs */
     int32_t *order;      /* the producer's permutation of the rows */
     int64_t order_epoch; /* the epoch `order` belongs to, -1: none */
     loader_slot slots[2];
@@ -55,13 +57,15 @@ void afloc_data_loader_options_default(afloc_data_loader_options *options) {
     options->drop_last = 1;
     options->threaded = 1;
     options->start_batch = 0;
+    options->mirror_pairs = 0;
 }
 
 /* Fills `slot` with batch number `seq` (counted over all epochs). Runs on the worker thread (or
  * the caller's in synchronous mode); touches only the slot and the loader's order. */
 static afloc_status fill_slot(afloc_data_loader *L, loader_slot *slot, int64_t seq, const char *function) {
     const afloc_data_loader_options *o = &L->options;
-    int32_t n = L->manifest->count, B = o->batch_size;
+    int32_t n = L->manifest->count, R = L->rows_per_batch;
+    const int32_t copies = o->mirror_pairs ? 2 : 1; /* samples per row */
     int64_t epoch = seq / L->batches_per_epoch, index = seq % L->batches_per_epoch;
     afloc_rng rng;
     if (L->order_epoch != epoch) { /* Fisher-Yates, last position first */
@@ -75,12 +79,13 @@ static afloc_status fill_slot(afloc_data_loader *L, loader_slot *slot, int64_t s
         }
         L->order_epoch = epoch;
     }
-    int64_t first = index * B;
-    int32_t count = (int32_t)((n - first) < B ? (n - first) : B);
+    int64_t first = index * R;
+    int32_t count = (int32_t)((n - first) < R ? (n - first) : R) * copies;
     size_t need = 0;
-    for (int32_t i = 0; i < count; i++) {
-        slot->rows[i] = L->order[first + i];
-        need += afloc_caption_max_size(L->cache, slot->rows[i]);
+    for (int32_t i = 0; i < count; i += copies) {
+        size_t m = afloc_caption_max_size(L->cache, L->order[first + i / copies]);
+        for (int32_t c = 0; c < copies; c++) slot->rows[i + c] = L->order[first + i / copies];
+        need += m + (copies == 2 ? afloc_swap_sides_capacity(m) : 0);
     }
     if (need > slot->text_cap) {
         char *grown = afloc_realloc(slot->text, need);
@@ -102,7 +107,7 @@ static afloc_status fill_slot(afloc_data_loader *L, loader_slot *slot, int64_t s
     size_t plane = (size_t)o->crop_size * (size_t)o->crop_size;
     afloc_rng_seed(&rng, o->seed, 2 * (((uint64_t)epoch << 32) + (uint64_t)index) + 2);
     size_t pos = 0;
-    for (int32_t i = 0; i < count; i++) {
+    for (int32_t i = 0; i < count; i += copies) {
         int32_t row = slot->rows[i];
         const afloc_manifest_row *mr = &L->manifest->rows[row];
         afloc_image *image = NULL;
@@ -128,6 +133,14 @@ static afloc_status fill_slot(afloc_data_loader *L, loader_slot *slot, int64_t s
         }
         slot->captions[i] = slot->text + pos;
         pos += len + 1;
+        if (copies == 2) { /* the mirror twin: image flipped, sides swapped in the caption */
+            float *twin = slot->images + (size_t)(i + 1) * plane;
+            memcpy(twin, slot->images + (size_t)i * plane, plane * sizeof *twin);
+            afloc_mirror_plane(twin, (size_t)o->crop_size, (size_t)o->crop_size);
+            len = afloc_swap_sides(slot->captions[i], slot->text + pos, slot->text_cap - pos);
+            slot->captions[i + 1] = slot->text + pos;
+            pos += len + 1;
+        }
     }
     slot->batch.count = count;
     slot->batch.epoch = epoch;
@@ -183,9 +196,8 @@ afloc_status afloc_data_loader_create(const afloc_manifest *manifest, const aflo
     if (cache->count != manifest->count || manifest->count < 1)
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: caption cache of %d rows for a manifest of %d",
                           function, cache->count, manifest->count);
-    if (o->batch_size < 1 || (o->drop_last && o->batch_size > manifest->count))
-        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: batch size %d outside 1..%d", function,
-                          o->batch_size, o->drop_last ? manifest->count : INT32_MAX);
+    if (o->batch_size < 1)
+        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: batch size %d < 1", function, o->batch_size);
     if (o->image_size < 1 || o->image_size > 4096 || o->crop_size < 1 || o->crop_size > o->image_size)
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: image size %d / crop size %d out of range",
                           function, o->image_size, o->crop_size);
@@ -196,6 +208,13 @@ afloc_status afloc_data_loader_create(const afloc_manifest *manifest, const aflo
     if (o->caption_mode != AFLOC_CAPTION_MODE_OFFICIAL && o->caption_mode != AFLOC_CAPTION_MODE_FULL)
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: caption mode %d is not 0 or 1", function,
                           o->caption_mode);
+    if (o->mirror_pairs != 0 && (o->mirror_pairs != 1 || o->batch_size % 2 != 0))
+        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: mirror_pairs %d needs 0, or 1 with an even "
+                          "batch size (B = %d)", function, o->mirror_pairs, o->batch_size);
+    const int32_t R = o->mirror_pairs ? o->batch_size / 2 : o->batch_size;
+    if (o->drop_last && R > manifest->count)
+        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: batch size %d outside 1..%d", function,
+                          o->batch_size, manifest->count * (o->mirror_pairs ? 2 : 1));
     if (o->start_batch < 0 || o->start_batch > ((int64_t)1 << 60))
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: start batch %lld outside 0..2^60", function,
                           (long long)o->start_batch);
@@ -222,8 +241,8 @@ afloc_status afloc_data_loader_create(const afloc_manifest *manifest, const aflo
     L->manifest = manifest;
     L->cache = cache;
     L->options = *o;
-    L->batches_per_epoch = o->drop_last ? manifest->count / o->batch_size
-                                        : (manifest->count + o->batch_size - 1) / o->batch_size;
+    L->rows_per_batch = R;
+    L->batches_per_epoch = o->drop_last ? manifest->count / R : (manifest->count + R - 1) / R;
     L->order_epoch = -1;
     /* the seek: fill_slot derives the epoch's shuffle and the batch's caption stream from the
      * sequence number alone, so starting the counters here is all skipping takes */

@@ -8,7 +8,7 @@
  * threaded and synchronous loaders give bit-identical batches. Both streams are seeded afresh
  * per epoch and per batch (no state carried from one batch to the next), so a loader can start
  * at any batch (start_batch) without preparing the ones before it: a resumed fit decodes no
- * image it will not train on. */
+ * image it will not train on. A mirror pair's twin uses the caption drawn for its original. */
 #ifndef AFLOC_DATA_LOADER_H
 #define AFLOC_DATA_LOADER_H
 
@@ -31,6 +31,11 @@ typedef struct afloc_data_loader_options {
     int64_t  start_batch;  /* first batch handed out, counted over all epochs (epoch ·
                               batches per epoch + index), >= 0; the batches before it are
                               skipped without being prepared (no PNG decoded)              */
+    int32_t  mirror_pairs; /* 1: each batch holds B/2 manifest rows (B even), each row twice
+                              in a row: as read, then mirrored left-right with "left" and
+                              "right" swapped in its caption (laterality.h), so the contrastive
+                              losses see pairs that differ only in side; an epoch is then n/(B/2)
+                              batches. 0 (default): B rows, as the paper                      */
 } afloc_data_loader_options;
 
 /* One prepared batch, owned by the loader, valid until the next afloc_data_loader_next or free. */
@@ -46,7 +51,7 @@ typedef struct afloc_data_batch {
 typedef struct afloc_data_loader afloc_data_loader;
 
 /* Fills *options with B = 1, 224/224, mean = std = 0.5, seed 0, official captions, drop_last 1,
- * threaded 1, start_batch 0. */
+ * threaded 1, start_batch 0, mirror_pairs 0. */
 void afloc_data_loader_options_default(afloc_data_loader_options *options);
 
 /* Creates a loader over `manifest` and `cache` (both borrowed: they must outlive the loader; the

@@ -42,6 +42,7 @@ static const afloc_trainer_options default_options = {
     .loss_weight_global = 1.0,
     .loss_weight_sentence = 1.0,
     .loss_weight_word = 1.0,
+    .mirror_pairs = 0,
 };
 
 afloc_status afloc_trainer_options_default(afloc_trainer_options *options) {
@@ -81,6 +82,9 @@ static afloc_status check_options(const afloc_trainer_options *o, afloc_lr_sched
         return afloc_fail(bad, "%s: dropout %g outside [0, 1)", fn, (double)o->dropout);
     if (o->drop_last != 0 && o->drop_last != 1)
         return afloc_fail(bad, "%s: drop_last %d is not 0 or 1", fn, (int)o->drop_last);
+    if (o->mirror_pairs != 0 && (o->mirror_pairs != 1 || o->batch_size % 2 != 0))
+        return afloc_fail(bad, "%s: mirror_pairs %d needs 0, or 1 with an even batch_size (%d)", fn,
+                          (int)o->mirror_pairs, (int)o->batch_size);
     const double w[3] = {o->loss_weight_global, o->loss_weight_sentence, o->loss_weight_word};
     const char *wname[3] = {"global", "sentence", "word"};
     for (int i = 0; i < 3; i++)

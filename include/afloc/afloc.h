@@ -748,6 +748,14 @@ typedef struct afloc_trainer_options {
     double   loss_weight_word;     /* weight of L_SW; default 1. A weight of 0 skips that loss
                                       entirely (no time spent; reported as 0); not all three 0.
                                       For ablations, and for cheaper runs without the word level */
+    int32_t  mirror_pairs;      /* 0 (default): batches as the paper (MODEL.md §2.4, no flip).
+                                   1: a laterality augmentation of afloc_trainer_fit, not in the
+                                   paper: each batch holds batch_size/2 manifest rows (batch_size
+                                   even), each followed by its image mirrored left-right with the
+                                   words "left" and "right" swapped in its caption, so the
+                                   contrastive losses must tell the sides apart; an epoch is then
+                                   rows/(batch_size/2) steps. Not stored in checkpoints: resume
+                                   with the value that wrote them. Since 0.1                     */
 } afloc_trainer_options;
 
 /* Where a trainer stands. */

@@ -36,6 +36,10 @@ static const char usage[] =
     "                        0 skips a loss, e.g. 1,1,0 trains without the costly word level)\n"
     "  --max-minutes M       stop after the first step that ends past M minutes and save the\n"
     "                        model as if the run had finished (a time budget, as the demo uses)\n"
+    "  --mirror-pairs        laterality augmentation (not in the paper): each batch holds B/2\n"
+    "                        images, each also mirrored left-right with \"left\" and \"right\"\n"
+    "                        swapped in its report; B must be even, an epoch takes twice the\n"
+    "                        steps, and --resume needs the flag again if the run had it\n"
     "  --quiet               no progress output\n";
 
 static volatile sig_atomic_t interrupted = 0;
@@ -117,6 +121,9 @@ static int parse(int argc, char **argv, train_args *a) {
             exit(0);
         } else if (!strcmp(k, "--quiet")) {
             a->quiet = 1;
+            continue;
+        } else if (!strcmp(k, "--mirror-pairs")) {
+            a->o.mirror_pairs = 1;
             continue;
         } else if (k[0] != '-' && !a->manifest) {
             a->manifest = k;

@@ -75,6 +75,7 @@ static void print_sizes(void) {
     FIELD(afloc_trainer_options, progress); FIELD(afloc_trainer_options, progress_user);
     FIELD(afloc_trainer_options, loss_weight_global); FIELD(afloc_trainer_options, loss_weight_sentence);
     FIELD(afloc_trainer_options, loss_weight_word);
+    FIELD(afloc_trainer_options, mirror_pairs);
     SIZE(afloc_trainer_options);
     FIELD(afloc_trainer_state, step); FIELD(afloc_trainer_state, epoch);
     FIELD(afloc_trainer_state, batch); FIELD(afloc_trainer_state, seed);

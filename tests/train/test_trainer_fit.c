@@ -7,7 +7,7 @@
  * first: a loader that prepared and dropped the skipped batches would fail on them, so the check
  * needs no timing or counter); (3) drop_last = 0 trains the short last
  * batch; (4) image_root; (5) after fit, inference sees the trained weights (same text embedding
- * as the saved and reloaded model). */
+ * as the saved and reloaded model); (6) mirror_pairs halves the rows per batch. */
 #include <math.h>
 #include <sys/stat.h>
 
@@ -223,6 +223,29 @@ int main(void) {
     CHECK_STATUS(afloc_trainer_fit(t, manifest, dir, 1), AFLOC_OK);
     CHECK(tail.count == 3 && tail.calls[2].batches_per_epoch == 3 && tail.calls[2].batch == 2);
     CHECK_STATUS(afloc_trainer_fit(t, manifest, "/nonexistent", 2), AFLOC_ERR_IO);
+    afloc_trainer_free(t);
+    afloc_model_free(model);
+
+    /* 6. mirror_pairs: batch 4 = 2 rows, each also mirrored, so 5 rows give 2 steps per epoch
+     * (not 1, as batch 4 of plain rows would); an odd batch is refused at create */
+    recorder mir = {.count = 0};
+    model = fixture_model(&ctx, 2, 7, "");
+    afloc_trainer_options mo;
+    memset(&mo, 0, sizeof mo);
+    mo.struct_size = sizeof mo;
+    afloc_trainer_options_default(&mo);
+    mo.batch_size = 3;
+    mo.mirror_pairs = 1;
+    t = NULL;
+    CHECK_STATUS(afloc_trainer_create(model, &mo, &t), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK(t == NULL && strstr(afloc_last_error(), "mirror_pairs") != NULL);
+    mo.batch_size = 4;
+    mo.threads = 2;
+    mo.progress = on_progress;
+    mo.progress_user = &mir;
+    CHECK_STATUS(afloc_trainer_create(model, &mo, &t), AFLOC_OK);
+    if (t) CHECK_STATUS(afloc_trainer_fit(t, manifest, NULL, 1), AFLOC_OK);
+    CHECK(mir.count == 2 && mir.calls[1].batches_per_epoch == 2 && isfinite(mir.calls[1].loss.total));
     afloc_trainer_free(t);
     afloc_model_free(model);
     afloc_context_free(ctx);

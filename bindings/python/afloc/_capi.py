@@ -224,7 +224,8 @@ class TrainerOptions(_Sized):
                 ("progress_user", ctypes.c_void_p),
                 ("loss_weight_global", ctypes.c_double),
                 ("loss_weight_sentence", ctypes.c_double),
-                ("loss_weight_word", ctypes.c_double)]
+                ("loss_weight_word", ctypes.c_double),
+                ("mirror_pairs", ctypes.c_int32)]
 
 
 class TrainerState(_Sized):
