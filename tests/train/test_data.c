@@ -12,6 +12,7 @@
 #include "captions.h"
 #include "data_loader.h"
 #include "manifest.h"
+#include "png_fixture.h"
 #include "test_util.h"
 
 static char tmpdir[256];
@@ -29,23 +30,7 @@ static void write_text(const char *name, const char *text) {
 }
 
 static void write_png(const char *name, int w, int h, int seed) {
-    unsigned char *px = malloc((size_t)w * h);
-    for (int i = 0; i < w * h; i++) px[i] = (unsigned char)((i * 7 + seed * 31 + (i / w) * 3) & 0xFF);
-    afloc_image_view v = {0};
-    v.struct_size = sizeof v;
-    v.pixel_type = AFLOC_PIXEL_U8;
-    v.channels = 1;
-    v.width = w;
-    v.height = h;
-    v.row_stride = (size_t)w;
-    v.pixels = px;
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    if (afloc_image_save_png(&v, path) != AFLOC_OK) {
-        fprintf(stderr, "save %s: %s\n", path, afloc_last_error());
-        exit(1);
-    }
-    free(px);
+    fixture_write_png(tmpdir, name, w, h, seed);
 }
 
 static afloc_status parse(const char *csv, afloc_manifest **m, int32_t *dropped) {
