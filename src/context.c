@@ -23,6 +23,7 @@ static const afloc_context_options default_options = {
     .log          = NULL,
     .log_user     = NULL,
     .plugin_path  = NULL,
+    .precision    = AFLOC_PRECISION_FP32,
 };
 
 afloc_status afloc_context_options_default(afloc_context_options *options) {
@@ -122,8 +123,9 @@ static afloc_status load_cuda(afloc_context *context, char *why, size_t why_capa
     context->plugin = plugin;
     context->cuda = table;
     context->backend = AFLOC_BACKEND_CUDA;
-    snprintf(context->info, sizeof context->info, "backend: cuda (plugin %s); device %d: %s", path,
-             (int)context->options.device_index, device);
+    snprintf(context->info, sizeof context->info, "backend: cuda (plugin %s); device %d: %s; precision %s",
+             path, (int)context->options.device_index, device,
+             context->options.precision == AFLOC_PRECISION_BF16 ? "bf16" : "fp32");
     return AFLOC_OK;
 }
 
@@ -136,6 +138,10 @@ afloc_status afloc_context_create(const afloc_context_options *options, afloc_co
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT,
                           "afloc_context_create: backend %d is not an afloc_backend value",
                           (int)full.backend);
+    if (full.precision != AFLOC_PRECISION_FP32 && full.precision != AFLOC_PRECISION_BF16)
+        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT,
+                          "afloc_context_create: precision %d is not an afloc_precision value",
+                          (int)full.precision);
     if (full.device_index < 0 || full.num_threads < 0)
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT,
                           "afloc_context_create: device_index %d / num_threads %d must be >= 0",
@@ -195,4 +201,9 @@ afloc_status afloc_context_info(const afloc_context *context, char *buffer, size
                           "afloc_context_info: capacity %zu, %zu bytes needed", capacity, size);
     memcpy(buffer, context->info, size);
     return AFLOC_OK;
+}
+
+int32_t afloc_context_device_math(const afloc_context *context) {
+    return context->options.precision == AFLOC_PRECISION_BF16 ? AFLOC_DEVICE_MATH_BF16
+                                                               : AFLOC_DEVICE_MATH_FP32;
 }

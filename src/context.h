@@ -17,6 +17,10 @@ struct afloc_context {
  * index (0-based, after struct_size) of the first empty entry. */
 int32_t afloc_device_ops_first_missing(const afloc_device_ops *ops);
 
+/* The device numeric mode (AFLOC_DEVICE_MATH_*) of the context's precision option: the one place
+ * inference and training on CUDA read it from. */
+int32_t afloc_context_device_math(const afloc_context *context);
+
 /* Sends a message to the context's log callback, if any. */
 void afloc_context_log(const afloc_context *context, int32_t level, const char *message);
 

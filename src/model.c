@@ -154,7 +154,8 @@ static afloc_status finish(afloc_model *model, const char *vocab, size_t bytes, 
     const afloc_context *context = model->context;
     if (status == AFLOC_OK && context->backend == AFLOC_BACKEND_CUDA)
         status = afloc_device_model_create(model, context->cuda->device, context->options.device_index,
-                                           AFLOC_DEVICE_MATH_FP32, 1, function, &model->device);
+                                           afloc_context_device_math(context), 1, function,
+                                           &model->device);
     if (status != AFLOC_OK) {
         afloc_model_free(model);
         return status;

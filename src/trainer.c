@@ -218,7 +218,8 @@ afloc_status afloc_trainer_create(afloc_model *model, const afloc_trainer_option
         if (st == AFLOC_OK)
             st = afloc_device_train_create(model, model->context->cuda->device,
                                            model->context->options.device_index,
-                                           AFLOC_DEVICE_MATH_FP32, o.batch_size, o.dropout,
+                                           afloc_context_device_math(model->context), o.batch_size,
+                                           o.dropout,
                                            "device step", &t->device);
         if (st == AFLOC_OK)
             afloc_device_train_set_weights(t->device, o.loss_weight_global,
@@ -440,7 +441,7 @@ afloc_status afloc_trainer_update_model(afloc_trainer *t) {
     if (st == AFLOC_OK && model->device) {
         const afloc_context *c = model->context;
         st = afloc_device_model_create(model, c->cuda->device, c->options.device_index,
-                                       AFLOC_DEVICE_MATH_FP32, 1, fn, &device);
+                                       afloc_context_device_math(c), 1, fn, &device);
         if (st != AFLOC_OK) afloc_inference_free(model->inference);
     }
     if (st != AFLOC_OK) {

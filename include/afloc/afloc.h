@@ -83,6 +83,16 @@ typedef enum afloc_backend {
     AFLOC_BACKEND_CUDA = 2
 } afloc_backend;
 
+/* Numeric mode of a CUDA context (afloc_context_options.precision). */
+typedef enum afloc_precision {
+    AFLOC_PRECISION_FP32 = 0, /* plain fp32 everywhere, TF32 off (set in code, whatever the
+                                 environment says): the mode that matches the CPU backend   */
+    AFLOC_PRECISION_BF16 = 1  /* CUDA: GEMMs and convolutions on bf16 tensor cores (inputs
+                                 rounded to bf16, fp32 accumulation and storage), the other
+                                 kernels fp32; faster, with errors of bf16's 8-bit mantissa.
+                                 A CPU context computes fp32 whatever this says            */
+} afloc_precision;
+
 /* Diagnostics: the library never prints; it calls this if set. `level` 0 debug, 1 info,
  * 2 warning. `message` is valid only during the call. May be called from any thread. */
 typedef void (*afloc_log_fn)(void *user, int32_t level, const char *message);
@@ -97,6 +107,8 @@ typedef struct afloc_context_options {
     const char  *plugin_path;   /* CUDA plugin file; NULL = libafloc_cuda.so.0 beside
                                    libafloc.so, then the loader's search path. Read only
                                    during afloc_context_create.                               */
+    int32_t      precision;     /* afloc_precision of inference and training on CUDA; default
+                                   AFLOC_PRECISION_FP32. Since 0.1                           */
 } afloc_context_options;
 
 typedef struct afloc_context afloc_context;

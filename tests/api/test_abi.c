@@ -15,7 +15,8 @@ static_assert(offsetof(afloc_context_options, num_threads) == 16, "context_optio
 static_assert(offsetof(afloc_context_options, log) == 24, "context_options.log");
 static_assert(offsetof(afloc_context_options, log_user) == 32, "context_options.log_user");
 static_assert(offsetof(afloc_context_options, plugin_path) == 40, "context_options.plugin_path");
-static_assert(sizeof(afloc_context_options) == 48, "context_options size");
+static_assert(offsetof(afloc_context_options, precision) == 48, "context_options.precision");
+static_assert(sizeof(afloc_context_options) == 56, "context_options size");
 
 int main(void) {
     CHECK(strcmp(afloc_version(), "0.1.0") == 0 || AFLOC_VERSION_MINOR != 1);

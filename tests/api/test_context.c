@@ -114,6 +114,19 @@ static void test_misuse(void) {
     CHECK_STATUS(afloc_context_create(&options, &context), AFLOC_ERR_INVALID_ARGUMENT);
     CHECK(strstr(afloc_last_error(), "backend 7"));
     CHECK(strlen(afloc_last_error()) <= 255);
+    /* precision: only the two afloc_precision values; bf16 on a CPU context is accepted (it
+     * computes fp32, as the header says) */
+    options.backend = AFLOC_BACKEND_CPU;
+    CHECK(options.precision == AFLOC_PRECISION_FP32);
+    options.precision = 2;
+    CHECK_STATUS(afloc_context_create(&options, &context), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(afloc_last_error(), "precision 2"));
+    options.precision = -1;
+    CHECK_STATUS(afloc_context_create(&options, &context), AFLOC_ERR_INVALID_ARGUMENT);
+    options.precision = AFLOC_PRECISION_BF16;
+    CHECK_STATUS(afloc_context_create(&options, &context), AFLOC_OK);
+    afloc_context_free(context);
+    context = NULL;
     afloc_context_free(NULL);
 
     for (int s = 0; s <= AFLOC_ERR_BUFFER_TOO_SMALL; s++)

@@ -6,7 +6,8 @@
  * (ResNet-50 + 12-layer BERT, a generated 28996-token vocabulary). Then a batch of 4 images
  * through the device encoder at once against the CPU per image, and the device map pipeline
  * (afloc_device_localize), in fp32 and in bf16 mode (tolerance 1e-2: bf16 GEMMs and TF32
- * convolutions through the whole trunk; measured 2.8e-3 on an H200). */
+ * convolutions through the whole trunk; measured 2.8e-3 on an H200); last, the paper model on a
+ * context created with precision AFLOC_PRECISION_BF16 (the public switch), same tolerance. */
 #include "cuda_test.h"
 #include "cpu/cpu_ops.h"
 #include "device_model.h"
@@ -61,7 +62,7 @@ static afloc_model *make_model(afloc_context *context, const char *config, const
     return model;
 }
 
-static void compare_models(const char *name, afloc_model *cpu, afloc_model *gpu) {
+static void compare_models(const char *name, afloc_model *cpu, afloc_model *gpu, double tol) {
     afloc_model_dims dims;
     memset(&dims, 0, sizeof dims);
     dims.struct_size = sizeof dims;
@@ -103,11 +104,11 @@ static void compare_models(const char *name, afloc_model *cpu, afloc_model *gpu)
     }
     char shape[64];
     snprintf(shape, sizeof shape, "%s D%zu S%zu", name, D, (size_t)dims.grid_side);
-    cuda_test_compare("model img_emb_g", shape, g[1], g[0], D, 1e-4);
-    cuda_test_compare("model img_emb_l", shape, l[1], l[0], D * S2, 1e-4);
-    cuda_test_compare("model text_emb_r", shape, r[1], r[0], D, 1e-4);
-    cuda_test_compare("model localize grid", shape, grid[1], grid[0], S2, 1e-4);
-    cuda_test_compare("model localize frame", shape, frame[1], frame[0], F2, 1e-4);
+    cuda_test_compare("model img_emb_g", shape, g[1], g[0], D, tol);
+    cuda_test_compare("model img_emb_l", shape, l[1], l[0], D * S2, tol);
+    cuda_test_compare("model text_emb_r", shape, r[1], r[0], D, tol);
+    cuda_test_compare("model localize grid", shape, grid[1], grid[0], S2, tol);
+    cuda_test_compare("model localize frame", shape, frame[1], frame[0], F2, tol);
     for (int k = 0; k < 2; k++) {
         free(g[k]);
         free(l[k]);
@@ -209,7 +210,7 @@ int main(void) {
 
     afloc_model *cpu = make_model(cpu_context, config, vocab, vocab_size);
     afloc_model *gpu = make_model(t.context, config, vocab, vocab_size);
-    compare_models("tiny", cpu, gpu);
+    compare_models("tiny", cpu, gpu, 1e-4);
     compare_batch("tiny", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_FP32, 1e-4);
     afloc_model_free(cpu);
     afloc_model_free(gpu);
@@ -218,15 +219,30 @@ int main(void) {
     char *pv = paper_vocab(vocab, vocab_size, &pv_size);
     cpu = make_model(cpu_context, NULL, pv, pv_size);
     gpu = make_model(t.context, NULL, pv, pv_size);
-    compare_models("paper", cpu, gpu);
+    compare_models("paper", cpu, gpu, 1e-4);
     compare_batch("paper", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_FP32, 1e-4);
     compare_batch("paper", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_BF16, 1e-2);
-    afloc_model_free(cpu);
     afloc_model_free(gpu);
+    /* the public switch: a context created with precision bf16 runs the model in bf16 mode
+     * (same tolerance as the bf16 batch above) and says so in its info */
+    afloc_context *bf16_context = NULL;
+    o.backend = AFLOC_BACKEND_CUDA;
+    o.precision = AFLOC_PRECISION_BF16;
+    CHECK_STATUS(afloc_context_create(&o, &bf16_context), AFLOC_OK);
+    if (bf16_context) {
+        char info[512] = "";
+        CHECK_STATUS(afloc_context_info(bf16_context, info, sizeof info, NULL), AFLOC_OK);
+        CHECK(strstr(info, "precision bf16") != NULL);
+        gpu = make_model(bf16_context, NULL, pv, pv_size);
+        compare_models("paper bf16 context", cpu, gpu, 1e-2);
+        afloc_model_free(gpu);
+    }
+    afloc_model_free(cpu);
     free(pv);
     free(config);
     free(vocab);
     afloc_context_free(cpu_context);
+    afloc_context_free(bf16_context);
     cuda_test_close(&t);
     return test_finish("test_cuda_model");
 }

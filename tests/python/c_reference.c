@@ -24,6 +24,7 @@ static void print_sizes(void) {
     FIELD(afloc_context_options, backend); FIELD(afloc_context_options, device_index);
     FIELD(afloc_context_options, num_threads); FIELD(afloc_context_options, log);
     FIELD(afloc_context_options, log_user); FIELD(afloc_context_options, plugin_path);
+    FIELD(afloc_context_options, precision);
     SIZE(afloc_context_options);
     FIELD(afloc_image_view, pixel_type); FIELD(afloc_image_view, channels);
     FIELD(afloc_image_view, width); FIELD(afloc_image_view, height);

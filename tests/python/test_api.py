@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import afloc
+from afloc import _capi
 from afloc import api
 
 from conftest import PROMPTS, TEXT, VOCAB_PATH
@@ -67,6 +68,14 @@ def test_context_backends():
     with pytest.raises(ValueError, match="closed"):
         ctx.backend
     ctx.close()  # idempotent
+
+
+def test_context_precision():
+    with pytest.raises(ValueError, match="precision"):
+        afloc.Context(backend="cpu", precision="fp16")
+    with afloc.Context(backend="cpu", precision="bf16") as ctx:  # a CPU context computes fp32
+        assert ctx.backend == "cpu"
+    assert _capi.PRECISION_FP32 == 0 and _capi.PRECISION_BF16 == 1
 
 
 def _recording(monkeypatch):

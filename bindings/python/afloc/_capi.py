@@ -44,6 +44,9 @@ BACKEND_AUTO = 0
 BACKEND_CPU = 1
 BACKEND_CUDA = 2
 
+PRECISION_FP32 = 0
+PRECISION_BF16 = 1
+
 # void (*afloc_log_fn)(void *user, int32_t level, const char *message)
 LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p)
 
@@ -64,7 +67,8 @@ class ContextOptions(_Sized):
                 ("num_threads", ctypes.c_int32),
                 ("log", LOG_FN),
                 ("log_user", ctypes.c_void_p),
-                ("plugin_path", ctypes.c_char_p)]
+                ("plugin_path", ctypes.c_char_p),
+                ("precision", ctypes.c_int32)]
 
 
 # ---- image views ----

@@ -321,6 +321,7 @@ class _InUse:
 
 _BACKENDS = {"auto": _capi.BACKEND_AUTO, "cpu": _capi.BACKEND_CPU, "cuda": _capi.BACKEND_CUDA}
 _BACKEND_NAMES = {v: k for k, v in _BACKENDS.items()}
+_PRECISIONS = {"fp32": _capi.PRECISION_FP32, "bf16": _capi.PRECISION_BF16}
 
 
 class Context(_Handle):
@@ -330,18 +331,24 @@ class Context(_Handle):
     (BackendUnavailableError without a plugin, driver or device). ``num_threads``: CPU threads per
     call, 0 = all cores. ``log``: optional callable(level, message) for diagnostics (0 debug,
     1 info, 2 warning), possibly called from other threads; exceptions in it are swallowed.
-    Closing a context closes the models made from it."""
+    ``precision``: "fp32" (default, matches the CPU) or "bf16" (CUDA: bf16 tensor-core GEMMs and
+    convolutions; a CPU context computes fp32 either way). Closing a context closes the models
+    made from it."""
 
     _free = staticmethod(_lib.afloc_context_free)
 
-    def __init__(self, backend="auto", num_threads=0, device_index=0, plugin_path=None, log=None):
+    def __init__(self, backend="auto", num_threads=0, device_index=0, plugin_path=None, log=None,
+                 precision="fp32"):
         if backend not in _BACKENDS:
             raise ValueError("backend must be one of %s, not %r" % (sorted(_BACKENDS), backend))
+        if precision not in _PRECISIONS:
+            raise ValueError("precision must be one of %s, not %r" % (sorted(_PRECISIONS), precision))
         options = _capi.ContextOptions()
         _check(_lib.afloc_context_options_default(ctypes.byref(options)))
         options.backend = _BACKENDS[backend]
         options.num_threads = int(num_threads)
         options.device_index = int(device_index)
+        options.precision = _PRECISIONS[precision]
         if plugin_path is not None:
             options.plugin_path = _path(plugin_path, "plugin_path")
         self._log = None
