@@ -6,10 +6,14 @@
 #include <unistd.h>
 
 #include "afloc/afloc.h"
+#include "cli_model.h"
 #include "commands.h"
 
 static const char usage[] =
-    "usage: afloc <command> [options]\n"
+    "usage: afloc [--precision fp32|bf16] <command> [options]\n"
+    "\n"
+    "  --precision P        numeric mode on a CUDA device: fp32 (default; matches the CPU) or\n"
+    "                       bf16 (bf16 tensor-core GEMMs and convolutions); the CPU computes fp32\n"
     "\n"
     "commands:\n"
     "  version              print the library version\n"
@@ -44,6 +48,7 @@ static int command_info(int argc, char **argv) {
     afloc_context_options options = {0};
     options.struct_size = sizeof options;
     afloc_context_options_default(&options);
+    options.precision = cli_precision;
     if (argc > 0) {
         if (!strcmp(argv[0], "cpu")) options.backend = AFLOC_BACKEND_CPU;
         else if (!strcmp(argv[0], "cuda")) options.backend = AFLOC_BACKEND_CUDA;
@@ -76,6 +81,16 @@ static void prefer_passive_openmp(char **argv) {
 
 int main(int argc, char **argv) {
     prefer_passive_openmp(argv);
+    if (argc >= 3 && !strcmp(argv[1], "--precision")) { /* the one option before the command */
+        if (!strcmp(argv[2], "bf16")) cli_precision = AFLOC_PRECISION_BF16;
+        else if (strcmp(argv[2], "fp32") != 0) {
+            fprintf(stderr, "afloc: --precision takes fp32 or bf16, not '%s'\n", argv[2]);
+            return 2;
+        }
+        argv[2] = argv[0]; /* drop the two words; argv[0] stays first */
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -10,6 +10,8 @@ int cli_fail(const char *command, const char *what, afloc_status status) {
     return 1;
 }
 
+int32_t cli_precision = AFLOC_PRECISION_FP32;
+
 int cli_model_load(const char *command, const char *path, cli_model *m) {
     memset(m, 0, sizeof *m);
     afloc_context_options o;
@@ -17,6 +19,7 @@ int cli_model_load(const char *command, const char *path, cli_model *m) {
     o.struct_size = sizeof o;
     afloc_context_options_default(&o);
     o.backend = AFLOC_BACKEND_AUTO; /* the GPU when the CUDA plugin finds one, else the CPU */
+    o.precision = cli_precision;
     afloc_status s = afloc_context_create(&o, &m->context);
     if (s != AFLOC_OK) return cli_fail(command, "afloc_context_create", s);
     s = afloc_model_load(m->context, path, &m->model);
