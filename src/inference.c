@@ -296,6 +296,18 @@ static void release_conv(const afloc_ops *ops, afloc_conv_plan *c) {
 
 /* ---- prepare / free ---- */
 
+/* The floats an entry point of localize.c carves before calling the encoders (all of them share
+ * it); planned here with the rest of the workspace. */
+size_t afloc_localize_workspace_floats(const afloc_model *model) {
+    const struct afloc_inference *inf = model->inference;
+    size_t crop2 = (size_t)inf->crop * (size_t)inf->crop;
+    size_t S2 = (size_t)inf->side[2] * (size_t)inf->side[2];
+    size_t D = (size_t)inf->D;
+    return 2 * afloc_workspace_round(crop2) + afloc_workspace_round(D * S2) +
+           3 * afloc_workspace_round(D) + 3 * afloc_workspace_round(S2) +
+           2 * afloc_workspace_round(AFLOC_MAX_PROMPTS);
+}
+
 static afloc_status prepare_plan(afloc_model *model, struct afloc_inference *inf) {
     const afloc_config *cfg = &model->config;
     AFLOC_TRY(check_config(cfg));

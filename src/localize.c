@@ -31,19 +31,6 @@ afloc_status afloc_localize_options_default(afloc_localize_options *options) {
                                        "afloc_localize_options_default");
 }
 
-/* ---- planning ---- */
-
-/* The floats an entry point carves before calling the encoders (all entry points share it). */
-size_t afloc_localize_workspace_floats(const afloc_model *model) {
-    const struct afloc_inference *inf = model->inference;
-    size_t crop2 = (size_t)inf->crop * (size_t)inf->crop;
-    size_t S2 = (size_t)inf->side[2] * (size_t)inf->side[2];
-    size_t D = (size_t)inf->D;
-    return 2 * afloc_workspace_round(crop2) + afloc_workspace_round(D * S2) +
-           3 * afloc_workspace_round(D) + 3 * afloc_workspace_round(S2) +
-           2 * afloc_workspace_round(AFLOC_MAX_PROMPTS);
-}
-
 afloc_status afloc_model_get_dims(const afloc_model *model, afloc_model_dims *dims) {
     static const char *fn = "afloc_model_get_dims";
     AFLOC_TRY(afloc_inference_check_model(model, fn));

@@ -80,7 +80,7 @@ typedef struct afloc_synth_modality {
                            afloc_synth_box *boxes, const char *function);
 } afloc_synth_modality;
 
-/* The modality named `name` ("cxr"), or NULL. */
+/* The modality named `name` ("cxr", "fundus" or "histo"), or NULL (src/synth_dataset.c). */
 const afloc_synth_modality *afloc_synth_modality_find(const char *name);
 
 /* The modalities, for the CLI's help and the writer. */

@@ -1,6 +1,6 @@
-/* synth_common.c: the pieces every synthetic modality shares (issue 5): the modality registry,
- * per-case seeding, and the deterministic numeric helpers (uniform doubles, the counter hash,
- * value noise). Arithmetic only: no libm call whose last bit could differ between
+/* synth_common.c: the pieces every synthetic modality shares (issue 5): per-case seeding,
+ * the deterministic numeric helpers (uniform doubles, the counter hash, value noise) and the
+ * drawing helpers. Arithmetic only: no libm call whose last bit could differ between
  * machines. */
 #include <math.h>
 #include <string.h>
@@ -13,14 +13,6 @@
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
-
-const afloc_synth_modality *afloc_synth_modality_find(const char *name) {
-    if (!name) return NULL;
-    if (!strcmp(name, "cxr")) return afloc_synth_modality_cxr();
-    if (!strcmp(name, "fundus")) return afloc_synth_modality_fundus();
-    if (!strcmp(name, "histo")) return afloc_synth_modality_histo();
-    return NULL;
-}
 
 void afloc_synth_case_rng(afloc_rng *rng, uint64_t seed, uint64_t salt, int32_t split,
                           int32_t index) {

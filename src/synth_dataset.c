@@ -29,6 +29,16 @@
 #include "options.h"
 #include "synth.h"
 
+/* The registry of modalities (here, beside its one user, so the shared helpers of
+ * synth_common.c do not depend on the modalities that use them). */
+const afloc_synth_modality *afloc_synth_modality_find(const char *name) {
+    if (!name) return NULL;
+    if (!strcmp(name, "cxr")) return afloc_synth_modality_cxr();
+    if (!strcmp(name, "fundus")) return afloc_synth_modality_fundus();
+    if (!strcmp(name, "histo")) return afloc_synth_modality_histo();
+    return NULL;
+}
+
 static const char fn_default[] = "afloc_synth_options_default";
 static const char fn_write[] = "afloc_synth_dataset_write";
 
