@@ -108,6 +108,19 @@ def test_fit_progress_stop_and_errors(context, config, tmp_path):
             afloc.Trainer(model, batch_size=0)
         with pytest.raises(ValueError):
             afloc.Trainer(model, schedule="linear")
+        with pytest.raises(afloc.InvalidArgumentError, match="mirror_pairs"):
+            afloc.Trainer(model, batch_size=3, mirror_pairs=True)
+        with pytest.raises(afloc.InvalidArgumentError, match="all three loss weights"):
+            afloc.Trainer(model, batch_size=2, loss_weights=(0, 0, 0))
+        with pytest.raises(ValueError, match="loss_weights"):
+            afloc.Trainer(model, batch_size=2, loss_weights=(1, 1))
+        mirrored, steps = afloc.Trainer(model, batch_size=4, threads=2, mirror_pairs=True,
+                                        loss_weights=(1, 1, 0)), []
+        mirrored._progress = steps.append
+        assert mirrored.fit(manifest, epochs=1) is True  # 4 rows, 2 per batch: 2 steps
+        assert [p.batch for p in steps] == [0, 1] and steps[-1].batches_per_epoch == 2
+        assert all(p.loss.word == 0 and p.loss.sentence > 0 for p in steps)
+        mirrored.close()
         plain = str(tmp_path / "plain.safetensors")
         model.save(plain)
         with pytest.raises(afloc.SchemaError, match="trainer.adam_m"):

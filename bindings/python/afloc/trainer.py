@@ -55,7 +55,10 @@ class Trainer(_Handle):
     lr_step_epochs)), "cosine" (warmup_steps of linear warmup, cosine to min_learning_rate at
     total_steps; 0 = set by fit) or "constant"; learning_rate 2e-5, lr_gamma 0.9,
     lr_step_epochs 1, captions "random" (the paper's sentence sampling) or "full", dropout 0.1,
-    drop_last True. `progress`: a callable taking a TrainProgress after every step of fit; a true
+    drop_last True, loss_weights (global, sentence, word) = (1, 1, 1) (a weight of 0 skips that
+    loss), mirror_pairs False (True: the laterality augmentation of `afloc train --mirror-pairs`,
+    not in the paper: each batch holds batch_size/2 images, each also mirrored left-right with
+    "left"/"right" swapped in its caption; batch_size even). `progress`: a callable taking a TrainProgress after every step of fit; a true
     return value stops the fit after that step (an exception in it stops the fit and is re-raised
     by fit)."""
 
@@ -64,7 +67,7 @@ class Trainer(_Handle):
     def __init__(self, model, batch_size=128, epochs=5, seed=1, threads=0, schedule="step",
                  learning_rate=2e-5, lr_gamma=0.9, lr_step_epochs=1, warmup_steps=0,
                  total_steps=0, min_learning_rate=0.0, captions="random", dropout=0.1,
-                 drop_last=True, progress=None):
+                 drop_last=True, progress=None, loss_weights=(1.0, 1.0, 1.0), mirror_pairs=False):
         if schedule not in _SCHEDULES:
             raise ValueError("schedule must be one of %s, not %r" % (sorted(_SCHEDULES), schedule))
         if captions not in _CAPTIONS:
@@ -78,6 +81,11 @@ class Trainer(_Handle):
         o.lr_step_epochs, o.warmup_steps = int(lr_step_epochs), int(warmup_steps)
         o.total_steps, o.min_learning_rate = int(total_steps), min_learning_rate
         o.caption_mode, o.dropout, o.drop_last = _CAPTIONS[captions], dropout, int(bool(drop_last))
+        weights = tuple(float(w) for w in loss_weights)
+        if len(weights) != 3:
+            raise ValueError("loss_weights must be (global, sentence, word), not %r" % (loss_weights,))
+        o.loss_weight_global, o.loss_weight_sentence, o.loss_weight_word = weights
+        o.mirror_pairs = int(bool(mirror_pairs))
         self._progress, self._error = progress, None
         self._callback = _capi.TRAIN_PROGRESS_FN(self._on_progress)  # kept alive with self
         o.progress = self._callback
