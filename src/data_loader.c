@@ -29,7 +29,6 @@ struct afloc_data_loader {
     const afloc_caption_cache *cache;
     afloc_data_loader_options options;
     int64_t batches_per_epoch;
-    int32_t rows_per_batch; /* B, or B/2 with mirror pairs */
     int32_t *order;      /* the producer's permutation of the rows */
     int64_t order_epoch; /* the epoch `order` belongs to, -1: none */
     loader_slot slots[2];
@@ -60,11 +59,22 @@ void afloc_data_loader_options_default(afloc_data_loader_options *options) {
     options->mirror_pairs = 0;
 }
 
+/* Manifest rows per batch: B, or B/2 with mirror pairs (each row then fills two samples). */
+static int32_t rows_per_batch(const afloc_data_loader_options *o) {
+    return o->mirror_pairs ? o->batch_size / 2 : o->batch_size;
+}
+
+int64_t afloc_data_loader_batches_per_epoch(const afloc_data_loader_options *o, int32_t rows) {
+    const int32_t R = rows_per_batch(o);
+    if (R < 1 || rows < 1) return 0;
+    return o->drop_last ? rows / R : (rows + R - 1) / R;
+}
+
 /* Fills `slot` with batch number `seq` (counted over all epochs). Runs on the worker thread (or
  * the caller's in synchronous mode); touches only the slot and the loader's order. */
 static afloc_status fill_slot(afloc_data_loader *L, loader_slot *slot, int64_t seq, const char *function) {
     const afloc_data_loader_options *o = &L->options;
-    int32_t n = L->manifest->count, R = L->rows_per_batch;
+    int32_t n = L->manifest->count, R = rows_per_batch(o);
     const int32_t copies = o->mirror_pairs ? 2 : 1; /* samples per row */
     int64_t epoch = seq / L->batches_per_epoch, index = seq % L->batches_per_epoch;
     afloc_rng rng;
@@ -211,8 +221,7 @@ afloc_status afloc_data_loader_create(const afloc_manifest *manifest, const aflo
     if (o->mirror_pairs != 0 && (o->mirror_pairs != 1 || o->batch_size % 2 != 0))
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: mirror_pairs %d needs 0, or 1 with an even "
                           "batch size (B = %d)", function, o->mirror_pairs, o->batch_size);
-    const int32_t R = o->mirror_pairs ? o->batch_size / 2 : o->batch_size;
-    if (o->drop_last && R > manifest->count)
+    if (o->drop_last && rows_per_batch(o) > manifest->count)
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: batch size %d outside 1..%d", function,
                           o->batch_size, manifest->count * (o->mirror_pairs ? 2 : 1));
     if (o->start_batch < 0 || o->start_batch > ((int64_t)1 << 60))
@@ -241,8 +250,7 @@ afloc_status afloc_data_loader_create(const afloc_manifest *manifest, const aflo
     L->manifest = manifest;
     L->cache = cache;
     L->options = *o;
-    L->rows_per_batch = R;
-    L->batches_per_epoch = o->drop_last ? manifest->count / R : (manifest->count + R - 1) / R;
+    L->batches_per_epoch = afloc_data_loader_batches_per_epoch(o, manifest->count);
     L->order_epoch = -1;
     /* the seek: fill_slot derives the epoch's shuffle and the batch's caption stream from the
      * sequence number alone, so starting the counters here is all skipping takes */

@@ -54,6 +54,10 @@ typedef struct afloc_data_loader afloc_data_loader;
  * threaded 1, start_batch 0, mirror_pairs 0. */
 void afloc_data_loader_options_default(afloc_data_loader_options *options);
 
+/* Batches in one epoch of `rows` manifest rows under `options` (batch size, drop_last, mirror
+ * pairs); 0 when drop_last leaves none. The one count the loader and the trainer's fit share. */
+int64_t afloc_data_loader_batches_per_epoch(const afloc_data_loader_options *options, int32_t rows);
+
 /* Creates a loader over `manifest` and `cache` (both borrowed: they must outlive the loader; the
  * cache must have been built from this manifest). With threaded = 1 the worker starts at once on
  * the first batch. Errors: AFLOC_ERR_INVALID_ARGUMENT (options out of range, B larger than the

@@ -111,8 +111,17 @@ afloc_status afloc_trainer_fit(afloc_trainer *t, const char *manifest_path, cons
     AFLOC_TRY(load_manifest(manifest_path, image_root, &manifest, fn));
     afloc_status st = afloc_caption_cache_build(manifest, c->captions_per_image, &cache, fn);
     const int32_t n = manifest->count, B = t->options.batch_size;
-    const int32_t R = t->options.mirror_pairs ? B / 2 : B; /* manifest rows per batch */
-    const int32_t per_epoch = t->options.drop_last ? n / R : (n + R - 1) / R;
+    afloc_data_loader_options lo;
+    afloc_data_loader_options_default(&lo);
+    lo.batch_size = B;
+    lo.image_size = c->image_size;
+    lo.crop_size = c->crop_size;
+    lo.seed = t->options.seed;
+    lo.caption_mode = t->options.caption_mode;
+    lo.drop_last = t->options.drop_last;
+    lo.mirror_pairs = t->options.mirror_pairs;
+    lo.threaded = 1;
+    const int32_t per_epoch = (int32_t)afloc_data_loader_batches_per_epoch(&lo, n);
     if (st == AFLOC_OK && per_epoch < 1)
         st = afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: batch_size %d with drop_last leaves no "
                         "batch of the %d rows of %s", fn, (int)B, (int)n, manifest->name);
@@ -124,16 +133,6 @@ afloc_status afloc_trainer_fit(afloc_trainer *t, const char *manifest_path, cons
         start_index = 0;
     }
     if (st == AFLOC_OK) {
-        afloc_data_loader_options lo;
-        afloc_data_loader_options_default(&lo);
-        lo.batch_size = B;
-        lo.image_size = c->image_size;
-        lo.crop_size = c->crop_size;
-        lo.seed = t->options.seed;
-        lo.caption_mode = t->options.caption_mode;
-        lo.drop_last = t->options.drop_last;
-        lo.mirror_pairs = t->options.mirror_pairs;
-        lo.threaded = 1;
         lo.start_batch = (int64_t)start_epoch * per_epoch + start_index; /* no decoding before */
         st = afloc_data_loader_create(manifest, cache, &lo, &loader, fn);
     }
