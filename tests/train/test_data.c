@@ -12,7 +12,7 @@
 #include "captions.h"
 #include "data_loader.h"
 #include "manifest.h"
-#include "png_fixture.h"
+#include "data_fixture.h"
 #include "test_util.h"
 
 static char tmpdir[256];
@@ -286,18 +286,10 @@ static void test_loader(void) {
                  i, i);
         strcat(csv, line);
     }
-    write_text("train.csv", csv);
-    char path[512];
-    snprintf(path, sizeof path, "%s/train.csv", tmpdir);
     afloc_manifest *m = NULL;
     afloc_caption_cache *c = NULL;
-    CHECK_STATUS(afloc_manifest_load(path, &m, NULL, "t"), AFLOC_OK);
+    CHECK(fixture_manifest_and_cache(tmpdir, csv, &m, &c));
     if (!m) return;
-    CHECK_STATUS(afloc_caption_cache_build(m, 5, &c, "t"), AFLOC_OK);
-    if (!c) {
-        afloc_manifest_free(m);
-        return;
-    }
     afloc_data_loader_options o;
     afloc_data_loader_options_default(&o);
     o.batch_size = 3;

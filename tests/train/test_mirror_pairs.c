@@ -11,7 +11,7 @@
 #include "data_loader.h"
 #include "laterality.h"
 #include "manifest.h"
-#include "png_fixture.h"
+#include "data_fixture.h"
 #include "test_util.h"
 
 static char tmpdir[256];
@@ -75,24 +75,10 @@ static void test_loader(void) {
                  "%s,\"row%d left effusion. Right nodule %d. No pneumothorax. Heart normal.\"\n", name, i, i);
         strcat(csv, line);
     }
-    char path[512];
-    snprintf(path, sizeof path, "%s/train.csv", tmpdir);
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        CHECK(0);
-        return;
-    }
-    fputs(csv, f);
-    fclose(f);
     afloc_manifest *m = NULL;
     afloc_caption_cache *c = NULL;
-    CHECK_STATUS(afloc_manifest_load(path, &m, NULL, "t"), AFLOC_OK);
+    CHECK(fixture_manifest_and_cache(tmpdir, csv, &m, &c));
     if (!m) return;
-    CHECK_STATUS(afloc_caption_cache_build(m, 5, &c, "t"), AFLOC_OK);
-    if (!c) {
-        afloc_manifest_free(m);
-        return;
-    }
     const int S = 32;
     const size_t plane = (size_t)S * S;
     afloc_data_loader_options o;
