@@ -3,9 +3,11 @@
  * does not depend on their values), frames already preprocessed (224x224, the same for both
  * sides). One "localize" = afloc_device_localize: frames uploaded, the image encoder up to
  * img_emb_l, the dot with a prompt embedding computed once, the Gaussian and the bilinear resize
- * to 224 on the device, the 224x224 maps downloaded.
+ * to 224 on the device, the 224x224 maps downloaded. The device work runs as a CUDA graph after
+ * the warm-ups (the default); the same is then timed without graphs.
  *
- * Usage: bench_gpu_localize [runs]    prints lines "gpu <mode> B<n>: <ms> ms/batch ..." */
+ * Usage: bench_gpu_localize [runs]    prints lines "gpu <mode> B<n>: <ms> ms/batch ..." (with
+ *                                      graphs) and "no-graphs <mode> B<n>: ..." */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,8 +64,9 @@ int main(int argc, char **argv) {
             fprintf(stderr, "device model: %s\n", afloc_last_error());
             return 1;
         }
-        for (int k = 0; k < 2; k++) {
-            int B = batches[k];
+        for (int k = 0; k < 4; k++) {
+            int B = batches[k % 2], graphs = k < 2; /* with CUDA graphs (the default), then without */
+            afloc_device_model_set_graphs(dm, graphs);
             float *x = malloc((size_t)B * crop2 * sizeof(float));
             for (size_t i = 0; i < (size_t)B * crop2; i++) x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
             float *frames = malloc((size_t)B * crop2 * sizeof(float));
@@ -82,8 +85,8 @@ int main(int argc, char **argv) {
             qsort(wall, (size_t)runs, sizeof(double), cmp);
             qsort(dev, (size_t)runs, sizeof(double), cmp);
             double w = wall[runs / 2], d = dev[runs / 2];
-            printf("gpu %s B%d: %.3f ms/batch (device compute %.3f ms), localize %.1f images/s\n",
-                   math ? "bf16" : "fp32", B, w * 1e3, d * 1e3, B / w);
+            printf("%s %s B%d: %.3f ms/batch (device compute %.3f ms), localize %.1f images/s\n",
+                   graphs ? "gpu" : "no-graphs", math ? "bf16" : "fp32", B, w * 1e3, d * 1e3, B / w);
             free(x);
             free(frames);
             free(wall);

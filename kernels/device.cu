@@ -1,5 +1,6 @@
 /* device.cu: the device handle (stream, cuBLAS and cuDNN handles, numeric mode), device memory,
- * copies, events, and the first-error bookkeeping every op uses (cuda_common.cuh). */
+ * copies, events, CUDA graph capture and replay, and the first-error bookkeeping every op uses
+ * (cuda_common.cuh). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,6 +255,55 @@ static double device_elapsed(afloc_device *dev, int32_t a, int32_t b) {
     return (double)ms / 1000.0;
 }
 
+/* ---- CUDA graphs ---- */
+
+static afloc_status device_capture_begin(afloc_device *dev) {
+    if (dev->lost) return AFLOC_ERR_DEVICE_LOST;
+    if (dev->first_error != AFLOC_OK) return dev->first_error;
+    afloc_device_scope scope(dev);
+    /* Thread-local mode: only this thread's unsafe calls (cudaMalloc, a sync) break the capture;
+     * other threads driving other handles are not affected. */
+    return afloc_cuda_record_cuda(
+        dev, cudaStreamBeginCapture(dev->stream, cudaStreamCaptureModeThreadLocal), "capture_begin");
+}
+
+/* An op that cannot be captured fails (and invalidates the capture) without touching the device,
+ * so such a failure is the capture's, not the handle's: the error recorded while capturing is
+ * forgotten unless it made the device lost. */
+static afloc_status device_capture_end(afloc_device *dev, void **graph) {
+    *graph = NULL;
+    afloc_device_scope scope(dev);
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture(dev->stream, &g);
+    cudaGraphExec_t exec = NULL;
+    if (e == cudaSuccess && dev->first_error == AFLOC_OK)
+        e = cudaGraphInstantiate(&exec, g, 0);
+    if (g) cudaGraphDestroy(g);
+    if (e == cudaSuccess && dev->first_error == AFLOC_OK) {
+        *graph = (void *)exec;
+        return AFLOC_OK;
+    }
+    if (exec) cudaGraphExecDestroy(exec);
+    cudaGetLastError(); /* a failed capture leaves a non-sticky error behind: clear it */
+    if (dev->lost) return AFLOC_ERR_DEVICE_LOST;
+    dev->first_error = AFLOC_OK;
+    dev->text[0] = '\0';
+    return AFLOC_ERR_INTERNAL;
+}
+
+static void device_graph_launch(afloc_device *dev, void *graph) {
+    if (dev->lost || !graph) return;
+    afloc_device_scope scope(dev);
+    afloc_cuda_record_cuda(dev, cudaGraphLaunch((cudaGraphExec_t)graph, dev->stream), "graph_launch");
+}
+
+static void device_graph_free(afloc_device *dev, void *graph) {
+    if (!graph) return;
+    afloc_device_scope scope(dev);
+    cudaStreamSynchronize(dev->stream);
+    cudaGraphExecDestroy((cudaGraphExec_t)graph);
+}
+
 extern "C" void afloc_cuda_register_device(afloc_device_ops *ops) {
     ops->create = create_handle;
     ops->destroy = destroy_handle;
@@ -268,4 +318,8 @@ extern "C" void afloc_cuda_register_device(afloc_device_ops *ops) {
     ops->set_math = device_set_math;
     ops->mark = device_mark;
     ops->elapsed = device_elapsed;
+    ops->capture_begin = device_capture_begin;
+    ops->capture_end = device_capture_end;
+    ops->graph_launch = device_graph_launch;
+    ops->graph_free = device_graph_free;
 }

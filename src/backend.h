@@ -5,7 +5,8 @@
  * checks before reading anything else.
  *
  * ABI version history: 1 = device query only (foundation); 2 = the device compute table
- * (src/device_ops.h). Entries are appended by later versions, and every append bumps
+ * (src/device_ops.h); 3 = CUDA graph capture and replay (capture_begin ... graph_free).
+ * Entries are appended by later versions, and every append bumps
  * AFLOC_BACKEND_ABI_VERSION. */
 #ifndef AFLOC_BACKEND_H
 #define AFLOC_BACKEND_H
@@ -16,7 +17,7 @@
 #include "afloc/afloc.h" /* afloc_status */
 #include "device_ops.h"
 
-#define AFLOC_BACKEND_ABI_VERSION 2u
+#define AFLOC_BACKEND_ABI_VERSION 3u
 #define AFLOC_CUDA_PLUGIN_FILE "libafloc_cuda.so"
 #define AFLOC_CUDA_PLUGIN_SYMBOL "afloc_cuda_backend_table"
 

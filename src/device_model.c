@@ -41,8 +41,22 @@ struct afloc_device_model {
     float *E, *X, *qkv, *ctx, *a, *A, *f, *o, *hsum, *hidden;
     void  *attn_scratch;
 
+    /* CUDA graphs, (max_batch + 1) x GRAPH_KINDS slots (see run_work) */
+    int32_t use_graphs;
+    struct graph_slot *graphs;
+
     double last_seconds;
 };
+
+/* What a graph slot records: the encoder's outputs as a mask (0..7: local, local2, global) or
+ * the whole localization map pipeline. */
+enum { GRAPH_LOCALIZE = 8, GRAPH_KINDS = 9 };
+
+typedef struct graph_slot {
+    void   *graph;  /* instantiated graph, NULL until captured            */
+    int32_t calls;  /* eager calls so far                                 */
+    int32_t failed; /* capture failed once: this slot stays eager         */
+} graph_slot;
 
 /* ---- host plan -> device plan ---- */
 
@@ -159,8 +173,18 @@ static void visit_scratch(afloc_device_model *dm, const afloc_conv_plan *c, int3
     if (bytes > *value) *value = bytes;
 }
 
+/* Frees every captured graph (they hold the addresses of the buffers they were captured with). */
+static void drop_graphs(afloc_device_model *dm) {
+    if (!dm->graphs) return;
+    for (size_t i = 0; i < ((size_t)dm->max_batch + 1) * GRAPH_KINDS; i++) {
+        dm->ops->graph_free(dm->dev, dm->graphs[i].graph);
+        dm->graphs[i] = (graph_slot){0};
+    }
+}
+
 /* Makes sure the conv scratch covers batch B (cuDNN's choice of algorithm, hence its workspace,
- * depends on the batch). Grows the buffer the first time a larger need is seen. */
+ * depends on the batch). Grows the buffer the first time a larger need is seen, which drops the
+ * captured graphs. */
 static afloc_status ensure_scratch(afloc_device_model *dm, int32_t B, const char *function) {
     if (!dm->scratch_need[B]) {
         size_t need = 256;
@@ -168,6 +192,7 @@ static afloc_status ensure_scratch(afloc_device_model *dm, int32_t B, const char
         dm->scratch_need[B] = need;
     }
     if (dm->scratch_need[B] <= dm->scratch_bytes) return AFLOC_OK;
+    drop_graphs(dm);
     dm->ops->release(dm->dev, dm->scratch);
     dm->scratch = NULL;
     dm->scratch_bytes = 0;
@@ -244,7 +269,8 @@ static afloc_status create_buffers(afloc_device_model *dm, const char *function)
         return afloc_fail(status, "%s: uploading the weights failed: %s", function,
                           dm->ops->message(dm->dev));
     dm->scratch_need = afloc_calloc(B + 1, sizeof(size_t));
-    if (!dm->scratch_need)
+    dm->graphs = afloc_calloc((B + 1) * GRAPH_KINDS, sizeof *dm->graphs);
+    if (!dm->scratch_need || !dm->graphs)
         return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: out of memory for the device plan", function);
     AFLOC_TRY(ensure_scratch(dm, 1, function));
     return ensure_scratch(dm, dm->max_batch, function);
@@ -253,6 +279,7 @@ static afloc_status create_buffers(afloc_device_model *dm, const char *function)
 void afloc_device_model_free(afloc_device_model *dm) {
     if (!dm) return;
     if (dm->dev) {
+        drop_graphs(dm);
         void *buffers[] = {dm->params, dm->folded, dm->x, dm->x299, dm->P, dm->Q, dm->R, dm->S,
                            dm->pooled, dm->local, dm->local2, dm->global, dm->report, dm->raw,
                            dm->smoothed, dm->map_scratch, dm->frames, dm->ids, dm->E, dm->X,
@@ -264,6 +291,7 @@ void afloc_device_model_free(afloc_device_model *dm) {
     }
     pthread_mutex_destroy(&dm->lock);
     afloc_free(dm->scratch_need);
+    afloc_free(dm->graphs);
     afloc_free(dm->blocks);
     afloc_free(dm->layers);
     afloc_free(dm);
@@ -280,6 +308,7 @@ afloc_status afloc_device_model_create(const afloc_model *model, const afloc_dev
     dm->model = model;
     dm->ops = ops;
     dm->max_batch = max_batch;
+    dm->use_graphs = 1;
     if (pthread_mutex_init(&dm->lock, NULL) != 0) {
         afloc_free(dm);
         return afloc_fail(AFLOC_ERR_INTERNAL, "%s: pthread_mutex_init failed", function);
@@ -341,19 +370,46 @@ static afloc_status device_status(afloc_device_model *dm, afloc_status status, c
     return AFLOC_OK;
 }
 
-/* Uploads B frames and runs the encoder up to the requested device outputs (want_* nonzero),
- * leaving them in dm->local / local2 / global; marks the compute span in *start / *end. */
-static afloc_status encode_locked(afloc_device_model *dm, const float *x, int32_t B,
-                                  int want_local, int want_local2, int want_global,
-                                  int32_t *start, int32_t *end, const char *function) {
+/* ---- CUDA graphs ----
+ * The device work of one call, from the uploaded frames to the last output, depends only on the
+ * batch size and on what is asked for, and every buffer it touches is fixed at create. So the
+ * second call of a kind at a batch size captures that work into a graph and every later call
+ * replays it: one launch instead of one per op (hundreds at batch 1, where launch overhead is
+ * most of the time). The first call runs eagerly, which also warms cuBLAS and the conv algorithm
+ * cache before anything is captured. A failed capture leaves its slot eager for good, so a graph
+ * can make a call faster but never makes it fail. */
+
+typedef void (*device_work)(afloc_device_model *dm, int32_t B, int32_t kind);
+
+static void run_work(afloc_device_model *dm, int32_t B, int32_t kind, device_work work) {
+    const afloc_device_ops *ops = dm->ops;
+    graph_slot *slot = &dm->graphs[(size_t)B * GRAPH_KINDS + (size_t)kind];
+    if (!dm->use_graphs || slot->failed || (!slot->graph && slot->calls++ == 0)) {
+        work(dm, B, kind);
+        return;
+    }
+    if (!slot->graph) {
+        afloc_status status = ops->capture_begin(dm->dev);
+        if (status == AFLOC_OK) {
+            work(dm, B, kind);
+            status = ops->capture_end(dm->dev, &slot->graph);
+        }
+        if (status != AFLOC_OK) {
+            slot->failed = 1;
+            work(dm, B, kind);
+            return;
+        }
+    }
+    ops->graph_launch(dm->dev, slot->graph);
+}
+
+/* The image encoder on the B frames in dm->x, up to the outputs in `kind` (bit 0 local, bit 1
+ * local2, bit 2 global), left in dm->local / local2 / global. */
+static void encoder_work(afloc_device_model *dm, int32_t B, int32_t kind) {
     const struct afloc_inference *inf = dm->model->inference;
     const afloc_device_ops *ops = dm->ops;
     afloc_device *dev = dm->dev;
-    AFLOC_TRY(ensure_scratch(dm, B, function));
-    size_t crop2 = (size_t)inf->crop * inf->crop;
-    afloc_status status = ops->upload(dev, dm->x, x, (size_t)B * crop2 * sizeof(float));
-    if (status != AFLOC_OK) return device_status(dm, status, function);
-    *start = ops->mark(dev);
+    int want_local = kind & 1, want_local2 = kind & 2, want_global = kind & 4;
     int32_t stop = want_global ? 3 : want_local ? 2 : 1;
 
     /* §3.1 224 -> 299 (align_corners), stem conv + ReLU into Q, maxpool into P. */
@@ -384,7 +440,42 @@ static afloc_status encode_locked(afloc_device_model *dm, const float *x, int32_
                                 B, inf->chans[3], inf->D);
         }
     }
-    *end = ops->mark(dev);
+}
+
+/* The encoder up to img_emb_l, then MODEL.md §8.1-8.3 per image on the embedding in dm->report:
+ * raw dot map, Gaussian, then one bilinear resize of the batch into dm->frames. */
+static void localize_work(afloc_device_model *dm, int32_t B, int32_t kind) {
+    (void)kind;
+    const afloc_model *m = dm->model;
+    const struct afloc_inference *inf = m->inference;
+    const afloc_device_ops *ops = dm->ops;
+    afloc_device *dev = dm->dev;
+    int32_t S = inf->side[2], D = inf->D;
+    size_t S2 = (size_t)S * S;
+    encoder_work(dm, B, 1);
+    for (int32_t b = 0; b < B; b++) {
+        ops->similarity_map_forward(dev, dm->raw + (size_t)b * S2, dm->local + (size_t)b * D * S2,
+                                    dm->report, D, S, S);
+        ops->gaussian_smooth_forward(dev, dm->smoothed + (size_t)b * S2, dm->raw + (size_t)b * S2,
+                                     S, S, m->config.gaussian_sigma, m->config.gaussian_truncate,
+                                     dm->map_scratch);
+    }
+    ops->bilinear_resize_forward(dev, dm->frames, dm->smoothed, B, 1, S, S, inf->crop, inf->crop, 0);
+}
+
+/* Uploads B frames into dm->x and runs `kind` (encoder outputs or GRAPH_LOCALIZE) on them,
+ * marking the compute span in *start / *end. */
+static afloc_status run_frames(afloc_device_model *dm, const float *x, int32_t B, int32_t kind,
+                               device_work work, int32_t *start, int32_t *end,
+                               const char *function) {
+    const struct afloc_inference *inf = dm->model->inference;
+    AFLOC_TRY(ensure_scratch(dm, B, function));
+    size_t crop2 = (size_t)inf->crop * inf->crop;
+    afloc_status status = dm->ops->upload(dm->dev, dm->x, x, (size_t)B * crop2 * sizeof(float));
+    if (status != AFLOC_OK) return device_status(dm, status, function);
+    *start = dm->ops->mark(dm->dev);
+    run_work(dm, B, kind, work);
+    *end = dm->ops->mark(dm->dev);
     return AFLOC_OK;
 }
 
@@ -395,8 +486,8 @@ static afloc_status image_forward_locked(afloc_device_model *dm, const float *x,
     const afloc_device_ops *ops = dm->ops;
     afloc_device *dev = dm->dev;
     int32_t start = 0, end = 0;
-    AFLOC_TRY(encode_locked(dm, x, B, local != NULL, local2 != NULL, global != NULL, &start, &end,
-                            function));
+    int32_t kind = (local ? 1 : 0) | (local2 ? 2 : 0) | (global ? 4 : 0);
+    AFLOC_TRY(run_frames(dm, x, B, kind, encoder_work, &start, &end, function));
     size_t D = (size_t)inf->D;
     size_t s1 = (size_t)inf->side[1] * inf->side[1], s2 = (size_t)inf->side[2] * inf->side[2];
     afloc_status status = AFLOC_OK;
@@ -427,26 +518,14 @@ afloc_status afloc_device_image_forward(afloc_device_model *dm, const float *x, 
 static afloc_status localize_locked(afloc_device_model *dm, const float *x, int32_t B,
                                     const float *report, float *frames, float *grids,
                                     const char *function) {
-    const afloc_model *m = dm->model;
-    const struct afloc_inference *inf = m->inference;
+    const struct afloc_inference *inf = dm->model->inference;
     const afloc_device_ops *ops = dm->ops;
     afloc_device *dev = dm->dev;
-    int32_t S = inf->side[2], crop = inf->crop, D = inf->D;
-    size_t S2 = (size_t)S * S, crop2 = (size_t)crop * crop;
-    afloc_status status = ops->upload(dev, dm->report, report, (size_t)D * sizeof(float));
+    size_t S2 = (size_t)inf->side[2] * inf->side[2], crop2 = (size_t)inf->crop * inf->crop;
+    afloc_status status = ops->upload(dev, dm->report, report, (size_t)inf->D * sizeof(float));
     if (status != AFLOC_OK) return device_status(dm, status, function);
     int32_t start = 0, end = 0;
-    AFLOC_TRY(encode_locked(dm, x, B, 1, 0, 0, &start, &end, function));
-    /* MODEL.md §8.1-8.3 per image: raw dot map, Gaussian, then one bilinear resize of the batch. */
-    for (int32_t b = 0; b < B; b++) {
-        ops->similarity_map_forward(dev, dm->raw + (size_t)b * S2, dm->local + (size_t)b * D * S2,
-                                    dm->report, D, S, S);
-        ops->gaussian_smooth_forward(dev, dm->smoothed + (size_t)b * S2, dm->raw + (size_t)b * S2,
-                                     S, S, m->config.gaussian_sigma, m->config.gaussian_truncate,
-                                     dm->map_scratch);
-    }
-    ops->bilinear_resize_forward(dev, dm->frames, dm->smoothed, B, 1, S, S, crop, crop, 0);
-    end = ops->mark(dev);
+    AFLOC_TRY(run_frames(dm, x, B, GRAPH_LOCALIZE, localize_work, &start, &end, function));
     status = ops->download(dev, frames, dm->frames, (size_t)B * crop2 * sizeof(float));
     if (status == AFLOC_OK && grids)
         status = ops->download(dev, grids, dm->raw, (size_t)B * S2 * sizeof(float));
@@ -520,3 +599,19 @@ afloc_status afloc_device_bert_forward(afloc_device_model *dm, const int32_t *id
 }
 
 double afloc_device_model_last_seconds(const afloc_device_model *dm) { return dm->last_seconds; }
+
+void afloc_device_model_set_graphs(afloc_device_model *dm, int32_t on) {
+    pthread_mutex_lock(&dm->lock);
+    dm->use_graphs = on != 0;
+    if (!on) drop_graphs(dm);
+    pthread_mutex_unlock(&dm->lock);
+}
+
+int32_t afloc_device_model_graph_count(afloc_device_model *dm) {
+    int32_t count = 0;
+    pthread_mutex_lock(&dm->lock);
+    for (size_t i = 0; i < ((size_t)dm->max_batch + 1) * GRAPH_KINDS; i++)
+        count += dm->graphs[i].graph != NULL;
+    pthread_mutex_unlock(&dm->lock);
+    return count;
+}

@@ -50,7 +50,16 @@ afloc_status afloc_device_localize(afloc_device_model *dm, const float *x, int32
 afloc_status afloc_device_bert_forward(afloc_device_model *dm, const int32_t *ids, int32_t L,
                                        float *hsum, float *hidden_last, const char *function);
 
-/* Seconds of device time of the last afloc_device_image_forward (CUDA events), for benchmarks. */
+/* CUDA graphs (on by default): the second image_forward or localize call of one kind at one
+ * batch size captures its device work into a graph, and later calls replay it (one launch instead
+ * of hundreds). Same results as eager calls, bit for bit; a capture that fails leaves that call
+ * eager. set_graphs(dm, 0) turns them off and frees the captured graphs; graph_count says how
+ * many are captured now. */
+void afloc_device_model_set_graphs(afloc_device_model *dm, int32_t on);
+int32_t afloc_device_model_graph_count(afloc_device_model *dm);
+
+/* Seconds of device time of the last image_forward or localize call (CUDA events), for
+ * benchmarks. */
 double afloc_device_model_last_seconds(const afloc_device_model *dm);
 
 #endif /* AFLOC_DEVICE_MODEL_H */

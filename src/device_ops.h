@@ -1,4 +1,4 @@
-/* device_ops.h: the CUDA plugin's compute table (plugin ABI version 2, src/backend.h).
+/* device_ops.h: the CUDA plugin's compute table (plugin ABI version 3, src/backend.h).
  *
  * Every op here has a CPU twin of the same name in src/cpu/cpu_ops.h (afloc_cpu_<name>) and the
  * SAME semantics, argument order and accumulation rules, with four differences:
@@ -190,6 +190,20 @@ typedef struct afloc_device_ops {
      * double). scratch: sum_squares_scratch_bytes(n). */
     void (*sum_squares)(afloc_device *dev, double *out, const float *x, size_t n, void *scratch);
     size_t (*sum_squares_scratch_bytes)(afloc_device *dev, size_t n);
+
+    /* ---- CUDA graphs (kernels/device.cu) ---- */
+    /* Starts capturing: the ops enqueued next on the handle are recorded into a graph instead of
+     * running (cudaStreamBeginCapture, thread-local mode). No alloc, release, upload, download,
+     * sync, mark or elapsed may come before capture_end. Returns the handle's error if it has one. */
+    afloc_status (*capture_begin)(afloc_device *dev);
+    /* Ends the capture and instantiates the graph into *graph (NULL on failure). A capture that
+     * fails (an op that cannot be captured) returns INTERNAL and leaves the handle's error state as
+     * it was before capture_begin, so the caller can run the same ops eagerly instead; only a lost
+     * device stays lost. The recorded ops did NOT run. */
+    afloc_status (*capture_end)(afloc_device *dev, void **graph);
+    /* Enqueues one replay of a graph from capture_end (same buffers, same shapes). */
+    void (*graph_launch)(afloc_device *dev, void *graph);
+    void (*graph_free)(afloc_device *dev, void *graph); /* after the stream's work; NULL ok */
 } afloc_device_ops;
 
 #endif /* AFLOC_DEVICE_OPS_H */

@@ -333,6 +333,21 @@ static size_t host_sum_squares_scratch(afloc_device *dev, size_t n) {
     return 0;
 }
 
+/* No CUDA graphs on the host: capture always fails, so the device model's eager fallback runs. */
+static afloc_status host_capture_begin(afloc_device *dev) {
+    (void)dev;
+    return AFLOC_ERR_INTERNAL;
+}
+static afloc_status host_capture_end(afloc_device *dev, void **graph) {
+    (void)dev;
+    *graph = NULL;
+    return AFLOC_ERR_INTERNAL;
+}
+static void host_graph_launch(afloc_device *dev, void *graph) {
+    (void)dev;
+    (void)graph;
+}
+
 static const afloc_device_ops *host_device_ops(void) {
     static afloc_device_ops ops;
     memset(&ops, 0, sizeof ops);
@@ -391,6 +406,10 @@ static const afloc_device_ops *host_device_ops(void) {
     ops.adam_update = host_adam;
     ops.sum_squares = host_sum_squares;
     ops.sum_squares_scratch_bytes = host_sum_squares_scratch;
+    ops.capture_begin = host_capture_begin;
+    ops.capture_end = host_capture_end;
+    ops.graph_launch = host_graph_launch;
+    ops.graph_free = host_graph_launch;
     return &ops;
 }
 

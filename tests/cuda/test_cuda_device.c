@@ -1,7 +1,7 @@
 /* test_cuda_device.c: the device handle's memory and error model (RELIABILITY.md): copies round
  * trip exactly, an impossible allocation gives OUT_OF_MEMORY and the handle stays usable, bad
- * arguments are refused, math modes switch, event timing works, and the host's current device is
- * left alone. */
+ * arguments are refused, math modes switch, event timing works, CUDA graphs capture and replay
+ * (and a broken capture fails cleanly), and the host's current device is left alone. */
 #include "cuda_test.h"
 
 int main(void) {
@@ -45,6 +45,43 @@ int main(void) {
     double seconds = ops->elapsed(t.dev, a, b);
     CHECK(seconds >= 0.0 && seconds < 10.0);
     CHECK(ops->elapsed(t.dev, -1, b) < 0.0);
+
+    /* CUDA graphs: captured ops do not run until launched; a replay reads the buffers' current
+     * values; a capture broken by an op that cannot be captured (a sync) fails cleanly and
+     * leaves the handle usable. */
+    ops->zero(t.dev, d2, n * sizeof(float));
+    void *graph = NULL;
+    CHECK(ops->capture_begin(t.dev) == AFLOC_OK);
+    ops->relu_forward(t.dev, d2, d, n);
+    CHECK(ops->capture_end(t.dev, &graph) == AFLOC_OK && graph != NULL);
+    cuda_test_download(&t, back, d2, n);
+    int untouched = 1;
+    for (size_t i = 0; i < n; i++) untouched &= back[i] == 0.0f;
+    CHECK(untouched);
+    for (int replay = 0; replay < 2; replay++) {
+        if (replay == 1) {
+            for (size_t i = 0; i < n; i++) host[i] = -host[i];
+            CHECK(ops->upload(t.dev, d, host, n * sizeof(float)) == AFLOC_OK);
+        }
+        ops->graph_launch(t.dev, graph);
+        cuda_test_download(&t, back, d2, n);
+        int replay_ok = 1;
+        for (size_t i = 0; i < n; i++) replay_ok &= back[i] == (host[i] > 0.0f ? host[i] : 0.0f);
+        CHECK(replay_ok);
+    }
+    ops->graph_free(t.dev, graph);
+    ops->graph_free(t.dev, NULL);
+    void *broken = (void *)1;
+    CHECK(ops->capture_begin(t.dev) == AFLOC_OK);
+    ops->gelu_forward(t.dev, d2, d, n);
+    (void)ops->sync(t.dev); /* not allowed while capturing: invalidates the capture */
+    CHECK(ops->capture_end(t.dev, &broken) == AFLOC_ERR_INTERNAL && broken == NULL);
+    CHECK(ops->sync(t.dev) == AFLOC_OK);
+    ops->relu_forward(t.dev, d2, d, n);
+    cuda_test_download(&t, back, d2, n);
+    int after_ok = 1;
+    for (size_t i = 0; i < n; i++) after_ok &= back[i] == (host[i] > 0.0f ? host[i] : 0.0f);
+    CHECK(after_ok);
 
     /* A second handle on the same device works independently. */
     afloc_device *other = NULL;

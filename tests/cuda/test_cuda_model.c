@@ -167,6 +167,29 @@ static void compare_batch(const char *name, afloc_model *cpu, afloc_model *gpu,
     CHECK_STATUS(afloc_device_localize(dm, x, B, text, got_frames, got_grids, "test"), AFLOC_OK);
     cuda_test_compare("batch localize grids", shape, got_grids, want_grids, B * S2, tol);
     cuda_test_compare("batch localize frames", shape, got_frames, want_frames, B * crop2, tol);
+
+    /* CUDA graphs: the calls above ran eagerly (first of their kind); the next captures a graph,
+     * the one after replays it. Both must give the eager call's bits. Then graphs off again. */
+    float *again_l = cuda_test_host(B * D * S2), *again_g = cuda_test_host(B * D);
+    float *again_frames = cuda_test_host(B * crop2);
+    int failures_before = test_failures;
+    for (int round = 0; round < 3; round++) {
+        if (round == 2) afloc_device_model_set_graphs(dm, 0);
+        for (int k = 0; k < 2; k++) {
+            CHECK_STATUS(afloc_device_image_forward(dm, x, B, again_l, got_l2, again_g, "test"), AFLOC_OK);
+            CHECK(memcmp(again_l, got_l, B * D * S2 * sizeof(float)) == 0);
+            CHECK(memcmp(again_g, got_g, B * D * sizeof(float)) == 0);
+            CHECK_STATUS(afloc_device_localize(dm, x, B, text, again_frames, NULL, "test"), AFLOC_OK);
+            CHECK(memcmp(again_frames, got_frames, B * crop2 * sizeof(float)) == 0);
+        }
+        int32_t graphs = afloc_device_model_graph_count(dm);
+        printf("  %s: %d CUDA graphs captured, replays bit-identical to the eager calls: %s\n",
+               round < 2 ? "graphs on" : "graphs off", (int)graphs, test_failures > failures_before ? "NO" : "yes");
+        CHECK(graphs == (round < 2 ? 2 : 0)); /* image forward (3 outputs) and localize */
+    }
+    free(again_l);
+    free(again_g);
+    free(again_frames);
     free(text);
     free(smooth);
     free(tmp);

@@ -114,6 +114,18 @@ int main(void) {
         CHECK_STATUS(afloc_device_localize(dm, x, B, text, got_frames, got_grids, "test"), AFLOC_OK);
         compare("device localize grids", got_grids, want_grids, B * S2, 1e-5);
         compare("device localize frames", got_frames, want_frames, B * crop2, 1e-5);
+        /* Later calls would run as CUDA graphs; the host table cannot capture, so they must fall
+         * back to eager calls with the same results (tests/cuda/test_cuda_model.c checks replays). */
+        float *again = malloc(B * crop2 * sizeof(float)), *again_g = malloc(sizes[2] * sizeof(float));
+        for (int call = 0; call < 3; call++) {
+            CHECK_STATUS(afloc_device_localize(dm, x, B, text, again, NULL, "test"), AFLOC_OK);
+            CHECK(memcmp(again, got_frames, B * crop2 * sizeof(float)) == 0);
+            CHECK_STATUS(afloc_device_image_forward(dm, x, B, NULL, NULL, again_g, "test"), AFLOC_OK);
+            CHECK(memcmp(again_g, got[2], sizes[2] * sizeof(float)) == 0);
+        }
+        CHECK(afloc_device_model_graph_count(dm) == 0);
+        free(again);
+        free(again_g);
         free(text);
         free(raw);
         free(smooth);
