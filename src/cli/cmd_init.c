@@ -1,6 +1,9 @@
 /* cmd_init.c: `afloc init`, a new model with freshly initialised weights (PyTorch's default
  * initialisation of each module, seeded), saved as a model file: the starting point for
- * training from scratch, and a way to get a model file of any size for tests and benchmarks. */
+ * training from scratch, and a way to get a model file of any size for tests and benchmarks.
+ * With --weights it takes every tensor from an existing model file instead, under a new config
+ * of the same tensor shapes (e.g. another upsample_size: the convolutions do not depend on it),
+ * which is how a model trained at one resolution continues at another. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +14,13 @@
 
 static const char usage[] =
     "usage: afloc init OUT.safetensors --vocab VOCAB.txt [--config CONFIG.json] [--seed N]\n"
+    "                  [--weights MODEL.safetensors]\n"
     "A new model with PyTorch-default initial weights (seed N, default 1). CONFIG.json holds\n"
     "model config keys (see `afloc init --print-config`); missing keys take the paper's values.\n"
-    "The vocabulary must have exactly vocab_size tokens, one per line.\n";
+    "The vocabulary must have exactly vocab_size tokens, one per line.\n"
+    "--weights: take all weights from MODEL (a model file) instead of initialising them; the\n"
+    "config must give the same tensors (it may change e.g. upsample_size or gaussian_sigma).\n"
+    "The seed is then unused.\n";
 
 /* Reads a whole text file into a NUL-terminated buffer; NULL on failure (message printed). */
 static char *read_text(const char *path, size_t *size) {
@@ -49,7 +56,7 @@ static char *read_text(const char *path, size_t *size) {
 }
 
 int afloc_cli_init(int argc, char **argv) {
-    const char *out = NULL, *vocab_path = NULL, *config_path = NULL;
+    const char *out = NULL, *vocab_path = NULL, *config_path = NULL, *weights_path = NULL;
     unsigned long long seed = 1;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -65,6 +72,8 @@ int afloc_cli_init(int argc, char **argv) {
             vocab_path = argv[++i];
         } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
             config_path = argv[++i];
+        } else if (!strcmp(argv[i], "--weights") && i + 1 < argc) {
+            weights_path = argv[++i];
         } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 10);
         } else if (argv[i][0] != '-' && !out) {
@@ -92,12 +101,17 @@ int afloc_cli_init(int argc, char **argv) {
     if (!vocab || (config_path && !config)) goto done;
     if ((status = afloc_context_create(&options, &context)) != AFLOC_OK)
         rc = cli_fail("init", "afloc_context_create", status);
-    else if ((status = afloc_model_create(context, config, vocab, vocab_size, (uint64_t)seed, &model)) != AFLOC_OK)
+    else if (weights_path && (status = afloc_model_import_safetensors(context, weights_path, config, vocab,
+                                                                       vocab_size, &model)) != AFLOC_OK)
+        rc = cli_fail("init", "afloc_model_import_safetensors", status);
+    else if (!weights_path &&
+             (status = afloc_model_create(context, config, vocab, vocab_size, (uint64_t)seed, &model)) != AFLOC_OK)
         rc = cli_fail("init", "afloc_model_create", status);
     else if ((status = afloc_model_save(model, out)) != AFLOC_OK)
         rc = cli_fail("init", "afloc_model_save", status);
     else {
-        printf("afloc init: wrote %s (seed %llu)\n", out, seed);
+        if (weights_path) printf("afloc init: wrote %s (weights of %s)\n", out, weights_path);
+        else printf("afloc init: wrote %s (seed %llu)\n", out, seed);
         rc = 0;
     }
 done:
