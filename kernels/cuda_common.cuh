@@ -55,6 +55,9 @@ afloc_status afloc_cuda_record_cuda(afloc_device *dev, cudaError_t error, const 
 void afloc_cuda_record_cublas(afloc_device *dev, cublasStatus_t status, const char *where);
 void afloc_cuda_record_cudnn(afloc_device *dev, cudnnStatus_t status, const char *where);
 
+/* 1 when the test hook (test_hooks.cu) says this device allocation must fail, else 0. */
+int afloc_cuda_alloc_injected(void);
+
 /* Checks the launch just made (cudaGetLastError) and records a failure under `where`. */
 #define AFLOC_CUDA_LAUNCHED(dev, where) afloc_cuda_record_cuda((dev), cudaGetLastError(), (where))
 #define AFLOC_CUBLAS(dev, call, where)                                          \

@@ -104,7 +104,7 @@ static afloc_status create_handle(afloc_device **out, int32_t ordinal, int32_t m
     if (e != cudaSuccess || ordinal < 0 || ordinal >= count) {
         snprintf(message, capacity, "create: no CUDA device %d (%s, %d visible)", (int)ordinal,
                  cudaGetErrorName(e), count);
-        return AFLOC_ERR_BACKEND_UNAVAILABLE;
+        return is_sticky(e) ? AFLOC_ERR_DEVICE_LOST : AFLOC_ERR_BACKEND_UNAVAILABLE;
     }
     afloc_device *dev = (afloc_device *)calloc(1, sizeof *dev);
     if (!dev) {
@@ -123,6 +123,7 @@ static afloc_status create_handle(afloc_device **out, int32_t ordinal, int32_t m
     if (failed) {
         snprintf(detail, sizeof detail, "%s", cudaGetErrorName(e));
         if (e == cudaErrorMemoryAllocation) status = AFLOC_ERR_OUT_OF_MEMORY;
+        if (is_sticky(e)) status = AFLOC_ERR_DEVICE_LOST; /* a context poisoned earlier */
     } else {
         dev->sm_count = prop.multiProcessorCount;
         cublasStatus_t cs = cublasCreate(&dev->cublas);
@@ -171,6 +172,7 @@ static afloc_status device_alloc(afloc_device *dev, void **ptr, size_t bytes) {
     *ptr = NULL;
     if (dev->lost) return AFLOC_ERR_DEVICE_LOST;
     if (bytes == 0) return AFLOC_OK;
+    if (afloc_cuda_alloc_injected()) return AFLOC_ERR_OUT_OF_MEMORY; /* test hook (T14) */
     afloc_device_scope scope(dev);
     cudaError_t e = cudaMalloc(ptr, bytes);
     if (e == cudaSuccess) return AFLOC_OK;
