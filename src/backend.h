@@ -5,7 +5,8 @@
  * checks before reading anything else.
  *
  * ABI version history: 1 = device query only (foundation); 2 = the device compute table
- * (src/device_ops.h); 3 = CUDA graph capture and replay (capture_begin ... graph_free).
+ * (src/device_ops.h); 3 = the text aggregation op pair and CUDA graph capture and replay
+ * (text_aggregate_forward ... graph_free).
  * Entries are appended by later versions, and every append bumps
  * AFLOC_BACKEND_ABI_VERSION. */
 #ifndef AFLOC_BACKEND_H

@@ -191,6 +191,16 @@ typedef struct afloc_device_ops {
     void (*sum_squares)(afloc_device *dev, double *out, const float *x, size_t n, void *scratch);
     size_t (*sum_squares_scratch_bytes)(afloc_device *dev, size_t n);
 
+    /* ---- text units (kernels/text_aggregate.cu): MODEL.md §5.3–§5.6 ---- */
+    /* `units` (device) as packed by afloc_text_units_pack, one block per caption. The backward's
+     * dslot is a device temporary of B·T·C floats. */
+    void (*text_aggregate_forward)(afloc_device *dev, float *words, float *sent, float *report,
+                                   const float *hsum, const int32_t *units, int32_t B, int32_t C,
+                                   int32_t T);
+    void (*text_aggregate_backward)(afloc_device *dev, float *dh, const float *gw,
+                                    const float *gs, const float *gr, const int32_t *units,
+                                    int32_t B, int32_t C, int32_t T, float *dslot);
+
     /* ---- CUDA graphs (kernels/device.cu) ---- */
     /* Starts capturing: the ops enqueued next on the handle are recorded into a graph instead of
      * running (cudaStreamBeginCapture, thread-local mode). No alloc, release, upload, download,

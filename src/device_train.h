@@ -20,9 +20,9 @@
  * gradient norm skips the update. Not bit-identical to the CPU backend on a GPU: every op is
  * within its stated tolerance of its CPU twin (tests/cuda/test_cuda_train.c measures a step).
  *
- * Host round trips per step (known costs): the images and token ids go up; the word / sentence /
- * report aggregation runs on the host (device_train_text.c: 1 + 3 downloads, 4 + 1 uploads of at
- * most B·T·C floats); the loss values (3 floats) and the gradient norm (one double) come down,
+ * Host round trips per step (known costs): the images, the token ids and the captions' packed text
+ * units (device_train_text.c, (3 + 4T) ints a caption) go up; the loss values (3 floats) and the
+ * gradient norm (one double) come down,
  * the latter because the clip factor and the skip decision are made on the host. Everything
  * heavy (convolutions, BatchNorm, GEMMs, attention, losses, Adam) runs on the device.
  *

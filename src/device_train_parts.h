@@ -49,7 +49,7 @@ void afloc_dtrain_text_free(afloc_dtrain_text *p);
 /* D (= bert_hidden) and T (token_length). */
 void afloc_dtrain_text_sizes(const afloc_dtrain_text *p, int32_t *D, int32_t *T);
 /* Checks the captions (host ids (B, T), lengths (B), as train_text.c does), then runs BERT on
- * the device and the word / sentence / report aggregation through the host (see the file). */
+ * the device and the word / sentence / report aggregation (the text_aggregate op; see the file). */
 afloc_status afloc_dtrain_text_forward(afloc_dtrain_text *p, const float *params,
                                        const int32_t *ids, const int32_t *lengths, uint64_t seed,
                                        void *scratch, const char *function);

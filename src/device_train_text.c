@@ -5,13 +5,11 @@
  * both backends draw the same masks, and the packed QKV weight rebuilt at every forward with
  * device copies; its gradient is scattered back with add_forward.
  *
- * Known cost (a first version): the word groups, sentence units and report embedding of
- * MODEL.md §5.3–§5.6 are index bookkeeping with no device op, so they run on the host with
- * train_text.c's own code (afloc_train_text_aggregate / _backward): the forward downloads the
- * layer sums hsum (B, T, C) once and uploads text_emb_w, text_emb_s, text_emb_r and cap_len; the
- * backward downloads the three upstream gradients and uploads the hsum gradient. Per step that is
- * 4 downloads and 6 uploads of at most B·T·C floats (2.4 MB at B = 8, T = 100, C = 768), each a
- * stream synchronisation. */
+ * The word groups, sentence units and report embedding of MODEL.md §5.3–§5.6: the host builds
+ * each caption's units from its ids (train_text.c's check_caption, the index bookkeeping) and
+ * uploads them packed (afloc_text_units_pack: (3 + 4T) ints a caption) with cap_len; the float
+ * work, forward and backward, is the device op text_aggregate_*, so no activation or gradient
+ * crosses to the host. */
 #include <stdio.h>
 #include <string.h>
 
@@ -47,16 +45,14 @@ struct afloc_dtrain_text {
     int32_t *lengths;        /* (B), host copy of the forward's lengths        */
     int32_t *caps;           /* (2B), host: cap_len words then sentences        */
     /* device arena offsets (floats) */
-    size_t wqkv, hsum, emb_w, emb_s, emb_r, dh;
+    size_t wqkv, hsum, emb_w, emb_s, emb_r, dh, dslot;
     size_t dwqkv, dX, dXprev, d1, d2, dA, dctx, dqkv, df, dfpre;
     size_t arena_floats;
     float   *arena;   /* device */
-    int32_t *ids;     /* device (B, T) */
-    int32_t *cap_dev; /* device (2B)   */
-    /* host staging for the aggregation round trip */
-    float *h_a, *h_b, *h_c; /* (B, T, C) each: hsum / dh, text_emb_w / d_w, text_emb_s / d_s */
-    float *h_r;             /* (B, C): text_emb_r / d_r                                          */
-    float *h_slot;          /* (T, C): aggregate_backward's temporary                            */
+    int32_t *ids;       /* device (B, T) */
+    int32_t *cap_dev;   /* device (2B)   */
+    int32_t *units_dev; /* device (B, AFLOC_TEXT_UNITS_INTS(T)) */
+    int32_t *packed;    /* host, the same                        */
 };
 
 /* ---- planning ---- */
@@ -90,6 +86,7 @@ static size_t plan_arena(afloc_dtrain_text *p) {
     p->emb_s = take(&used, B * TC);
     p->emb_r = take(&used, B * C);
     p->dh = take(&used, B * TC);
+    p->dslot = take(&used, B * TC);
     p->dwqkv = take(&used, 3 * C * C + 3 * C);
     p->dX = take(&used, TC);
     p->dXprev = take(&used, TC);
@@ -108,6 +105,7 @@ void afloc_dtrain_text_free(afloc_dtrain_text *p) {
     if (p->arena) p->ops->release(p->dev, p->arena);
     if (p->ids) p->ops->release(p->dev, p->ids);
     if (p->cap_dev) p->ops->release(p->dev, p->cap_dev);
+    if (p->units_dev) p->ops->release(p->dev, p->units_dev);
     afloc_free(p->lp);
     afloc_free(p->cap);
     afloc_free(p->x_offsets);
@@ -115,16 +113,12 @@ void afloc_dtrain_text_free(afloc_dtrain_text *p) {
     afloc_free(p->units);
     afloc_free(p->lengths);
     afloc_free(p->caps);
-    afloc_free(p->h_a);
-    afloc_free(p->h_b);
-    afloc_free(p->h_c);
-    afloc_free(p->h_r);
-    afloc_free(p->h_slot);
+    afloc_free(p->packed);
     afloc_free(p);
 }
 
 static afloc_status allocate(afloc_dtrain_text *p, const char *fn) {
-    const size_t B = (size_t)p->B, N = (size_t)p->N, TC = (size_t)p->T * (size_t)p->C;
+    const size_t B = (size_t)p->B, N = (size_t)p->N, U = (size_t)AFLOC_TEXT_UNITS_INTS(p->T);
     p->lp = afloc_calloc(N, sizeof *p->lp);
     p->cap = afloc_calloc(B, sizeof *p->cap);
     p->x_offsets = afloc_calloc(B * (N + 1), sizeof *p->x_offsets);
@@ -132,13 +126,9 @@ static afloc_status allocate(afloc_dtrain_text *p, const char *fn) {
     p->units = afloc_calloc(B, sizeof *p->units);
     p->lengths = afloc_calloc(B, sizeof *p->lengths);
     p->caps = afloc_calloc(2 * B, sizeof *p->caps);
-    p->h_a = afloc_malloc(B * TC * sizeof(float));
-    p->h_b = afloc_malloc(B * TC * sizeof(float));
-    p->h_c = afloc_malloc(B * TC * sizeof(float));
-    p->h_r = afloc_malloc(B * (size_t)p->C * sizeof(float));
-    p->h_slot = afloc_malloc(TC * sizeof(float));
+    p->packed = afloc_calloc(B * U, sizeof *p->packed);
     if (!p->lp || !p->cap || !p->x_offsets || !p->acts || !p->units || !p->lengths || !p->caps ||
-        !p->h_a || !p->h_b || !p->h_c || !p->h_r || !p->h_slot)
+        !p->packed)
         return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: host buffers of the text plan (batch %d)",
                           fn, (int)p->B);
     AFLOC_TRY(afloc_layout_bert(&p->emb, p->lp, p->model, fn));
@@ -147,6 +137,7 @@ static afloc_status allocate(afloc_dtrain_text *p, const char *fn) {
     afloc_status st = ops->alloc(p->dev, (void **)&p->arena, p->arena_floats * sizeof(float));
     if (st == AFLOC_OK) st = ops->alloc(p->dev, (void **)&p->ids, B * (size_t)p->T * sizeof(int32_t));
     if (st == AFLOC_OK) st = ops->alloc(p->dev, (void **)&p->cap_dev, 2 * B * sizeof(int32_t));
+    if (st == AFLOC_OK) st = ops->alloc(p->dev, (void **)&p->units_dev, B * U * sizeof(int32_t));
     if (st != AFLOC_OK)
         return afloc_fail(st, "%s: cannot allocate the %zu-byte text activation arena on the "
                           "device (batch %d): %s", fn, p->arena_floats * sizeof(float), (int)p->B,
@@ -154,6 +145,7 @@ static afloc_status allocate(afloc_dtrain_text *p, const char *fn) {
     ops->zero(p->dev, p->arena, p->arena_floats * sizeof(float));
     ops->zero(p->dev, p->ids, B * (size_t)p->T * sizeof(int32_t));
     ops->zero(p->dev, p->cap_dev, 2 * B * sizeof(int32_t));
+    ops->zero(p->dev, p->units_dev, B * U * sizeof(int32_t));
     return AFLOC_OK;
 }
 
@@ -273,24 +265,22 @@ static afloc_status device_fail(const afloc_dtrain_text *p, afloc_status st, con
     return afloc_fail(st, "%s: CUDA device: %s", fn, p->ops->message(p->dev));
 }
 
-/* §5.3–§5.6 through the host: hsum down, train_text.c's aggregation, embeddings and cap_len up. */
+/* §5.3–§5.6: the units and cap_len up (a few KB), then the aggregation op on the device. */
 static afloc_status aggregate(afloc_dtrain_text *p, const char *fn) {
     const afloc_device_ops *ops = p->ops;
-    const size_t B = (size_t)p->B, C = (size_t)p->C, TC = (size_t)p->T * C;
+    const size_t B = (size_t)p->B, U = (size_t)AFLOC_TEXT_UNITS_INTS(p->T);
     float *R = p->arena;
-    afloc_status st = ops->download(p->dev, p->h_a, R + p->hsum, B * TC * sizeof(float));
-    if (st != AFLOC_OK) return device_fail(p, st, fn);
     for (size_t b = 0; b < B; b++) {
-        afloc_train_text_aggregate(&p->units[b], p->h_a + b * TC, p->C, p->T, p->h_b + b * TC,
-                                   p->h_c + b * TC, p->h_r + b * C);
+        afloc_text_units_pack(&p->units[b], p->T, p->packed + b * U);
         p->caps[b] = p->units[b].cap_len_words;
         p->caps[B + b] = p->units[b].cap_len_sentences;
     }
-    st = ops->upload(p->dev, R + p->emb_w, p->h_b, B * TC * sizeof(float));
-    if (st == AFLOC_OK) st = ops->upload(p->dev, R + p->emb_s, p->h_c, B * TC * sizeof(float));
-    if (st == AFLOC_OK) st = ops->upload(p->dev, R + p->emb_r, p->h_r, B * C * sizeof(float));
+    afloc_status st = ops->upload(p->dev, p->units_dev, p->packed, B * U * sizeof(int32_t));
     if (st == AFLOC_OK) st = ops->upload(p->dev, p->cap_dev, p->caps, 2 * B * sizeof(int32_t));
-    return st == AFLOC_OK ? AFLOC_OK : device_fail(p, st, fn);
+    if (st != AFLOC_OK) return device_fail(p, st, fn);
+    ops->text_aggregate_forward(p->dev, R + p->emb_w, R + p->emb_s, R + p->emb_r, R + p->hsum,
+                                p->units_dev, p->B, p->C, p->T);
+    return AFLOC_OK;
 }
 
 afloc_status afloc_dtrain_text_forward(afloc_dtrain_text *p, const float *params,
@@ -392,32 +382,16 @@ static void layer_backward(afloc_dtrain_text *p, int32_t b, int32_t l, float *gr
     }
 }
 
-/* The hsum gradient through the host: upstream gradients down, train_text.c's
- * aggregate_backward, dh (B, T, C) up. */
-static afloc_status aggregate_backward(afloc_dtrain_text *p, const float *d_w, const float *d_s,
-                                       const float *d_r, const char *fn) {
-    const afloc_device_ops *ops = p->ops;
-    const size_t B = (size_t)p->B, C = (size_t)p->C, TC = (size_t)p->T * C;
-    afloc_status st = ops->download(p->dev, p->h_b, d_w, B * TC * sizeof(float));
-    if (st == AFLOC_OK) st = ops->download(p->dev, p->h_c, d_s, B * TC * sizeof(float));
-    if (st == AFLOC_OK) st = ops->download(p->dev, p->h_r, d_r, B * C * sizeof(float));
-    if (st != AFLOC_OK) return device_fail(p, st, fn);
-    memset(p->h_a, 0, B * TC * sizeof(float));
-    for (size_t b = 0; b < B; b++)
-        afloc_train_text_aggregate_backward(&p->units[b], p->h_b + b * TC, p->h_c + b * TC,
-                                            p->h_r + b * C, p->C, p->T, p->lengths[b], p->h_slot,
-                                            p->h_a + b * TC);
-    st = ops->upload(p->dev, p->arena + p->dh, p->h_a, B * TC * sizeof(float));
-    return st == AFLOC_OK ? AFLOC_OK : device_fail(p, st, fn);
-}
-
 afloc_status afloc_dtrain_text_backward(afloc_dtrain_text *p, float *grads, const float *params,
                                         const float *d_w, const float *d_s, const float *d_r,
                                         void *scratch, const char *function) {
-    AFLOC_TRY(aggregate_backward(p, d_w, d_s, d_r, function));
+    (void)function; /* device failures surface at the step's next sync */
     const afloc_device_ops *ops = p->ops;
     afloc_device *dev = p->dev;
     float *R = p->arena, *dX = R + p->dX, *dXprev = R + p->dXprev;
+    /* §5.3–§5.6 backward on the device: the hsum gradient dh, rows 0..L-1 of each caption */
+    ops->text_aggregate_backward(dev, R + p->dh, d_w, d_s, d_r, p->units_dev, p->B, p->C, p->T,
+                                 R + p->dslot);
     const int32_t C = p->C, first_used = p->N + 1 - p->last_n;
     const size_t TC = (size_t)p->T * (size_t)C;
     for (int32_t b = 0; b < p->B; b++) {

@@ -48,4 +48,13 @@ afloc_status afloc_text_units_group_name(const afloc_tokenizer *tokenizer, const
                                          const afloc_text_units *units, int32_t group,
                                          char *buffer, size_t capacity, size_t *needed);
 
+/* The units of one caption packed as int32 for the text-aggregation op (cpu_ops.h
+ * afloc_cpu_text_aggregate_forward and its CUDA twin), AFLOC_TEXT_UNITS_INTS(T) ints:
+ *   [0] L = length, [1] group_count, [2] sentence_count K,
+ *   [3 .. 3+T)     first token of word slot g      [3+T .. 3+2T)  its token count
+ *   [3+2T .. 3+3T) first word slot of sentence j   [3+3T .. 3+4T) its word count
+ * Slots at or beyond T are dropped (the op never reads them); unused entries are 0. */
+#define AFLOC_TEXT_UNITS_INTS(T) (3 + 4 * (T))
+void afloc_text_units_pack(const afloc_text_units *units, int32_t T, int32_t *packed);
+
 #endif /* AFLOC_TEXT_UNITS_H */

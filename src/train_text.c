@@ -259,42 +259,15 @@ static void layer_forward(afloc_train_text_plan *p, int32_t b, int32_t l, const 
                                       params + q->ln2_w, params + q->ln2_b, L, C, p->eps);
 }
 
-/* §5.3–§5.6 for one caption from its hsum (train_text.h). */
-void afloc_train_text_aggregate(const afloc_text_units *u, const float *hsum, int32_t C,
-                                int32_t T, float *words, float *sent, float *report) {
-    const size_t TC = (size_t)T * (size_t)C;
-    memset(words, 0, TC * sizeof(float));
-    memset(sent, 0, TC * sizeof(float));
-    for (int32_t g = 0; g < u->group_count && g < T; g++)
-        for (int32_t i = 0; i < u->groups[g].count; i++) {
-            const float *h = hsum + (size_t)(u->groups[g].first + i) * (size_t)C;
-            for (int32_t d = 0; d < C; d++) words[(size_t)d * T + g] += h[d];
-        }
-    const int32_t K = u->sentence_count, sep = u->group_count - 1;
-    for (int32_t d = 0; d < C; d++) {
-        const float *w = words + (size_t)d * T;
-        float *s = sent + (size_t)d * T, sum = 0.0f;
-        for (int32_t k = 0; k < T; k++) sum += w[k];
-        report[d] = sum / (float)T;
-        s[0] = w[0];
-        for (int32_t j = 0; j < K && j + 1 < T; j++) {
-            const int32_t count = u->sentence_words[j];
-            if (count == 0) continue; /* empty segment: zero (the reference's NaN) */
-            float acc = 0.0f;
-            for (int32_t k = 0; k < count; k++) acc += w[u->sentence_first[j] + k];
-            s[j + 1] = acc / (float)count;
-        }
-        if (K + 1 < T) s[K + 1] = w[sep];
-    }
-}
-
 /* text_emb_w, text_emb_s (C, T) and text_emb_r (C) of caption b from its hsum. */
 static void aggregate(afloc_train_text_plan *p, int32_t b) {
     const size_t TC = (size_t)p->T * (size_t)p->C;
     float *R = p->arena;
-    afloc_train_text_aggregate(&p->units[b], R + p->cap[b].hsum, p->C, p->T,
-                               R + p->emb_w + (size_t)b * TC, R + p->emb_s + (size_t)b * TC,
-                               R + p->emb_r + (size_t)b * (size_t)p->C);
+    int32_t packed[AFLOC_TEXT_UNITS_INTS(AFLOC_MAX_SEQUENCE_LENGTH)];
+    afloc_text_units_pack(&p->units[b], p->T, packed);
+    afloc_cpu_text_aggregate_forward(R + p->emb_w + (size_t)b * TC, R + p->emb_s + (size_t)b * TC,
+                                     R + p->emb_r + (size_t)b * (size_t)p->C, R + p->cap[b].hsum,
+                                     packed, 1, p->C, p->T);
 }
 
 afloc_status afloc_train_text_check_caption(const afloc_model *model, const int32_t *row,
@@ -357,48 +330,15 @@ afloc_status afloc_train_text_forward(afloc_train_text_plan *plan, const float *
 
 /* ---- backward ---- */
 
-/* Gradient of one caption's hsum (train_text.h). */
-void afloc_train_text_aggregate_backward(const afloc_text_units *u, const float *gw,
-                                         const float *gs, const float *gr, int32_t C, int32_t T,
-                                         int32_t L, float *dslot, float *dh) {
-    const int32_t G = u->group_count < T ? u->group_count : T;
-    memset(dslot, 0, (size_t)G * (size_t)C * sizeof(float));
-    const int32_t K = u->sentence_count, sep = u->group_count - 1;
-    for (int32_t d = 0; d < C; d++) {
-        /* report: every one of the T slots weighs 1/T; slots past G hold no token */
-        const float r = gr ? gr[d] / (float)T : 0.0f;
-        for (int32_t g = 0; g < G; g++) {
-            float v = r;
-            if (gw) v += gw[(size_t)d * T + g];
-            dslot[(size_t)g * C + d] = v;
-        }
-        if (!gs) continue;
-        const float *s = gs + (size_t)d * T;
-        dslot[d] += s[0];
-        for (int32_t j = 0; j < K && j + 1 < T; j++) {
-            const int32_t count = u->sentence_words[j];
-            if (count == 0) continue;
-            const float share = s[j + 1] / (float)count;
-            for (int32_t k = 0; k < count; k++)
-                dslot[(size_t)(u->sentence_first[j] + k) * C + d] += share;
-        }
-        if (K + 1 < T) dslot[(size_t)sep * C + d] += s[K + 1];
-    }
-    memset(dh, 0, (size_t)L * (size_t)C * sizeof(float));
-    for (int32_t g = 0; g < G; g++)
-        for (int32_t i = 0; i < u->groups[g].count; i++)
-            memcpy(dh + (size_t)(u->groups[g].first + i) * C, dslot + (size_t)g * C,
-                   (size_t)C * sizeof(float));
-}
-
 /* Gradient of caption b's hsum (L, C) into dh, from the upstream gradients. */
 static void aggregate_backward(afloc_train_text_plan *p, int32_t b, const float *d_w,
                                const float *d_s, const float *d_r, float *dh) {
     const size_t TC = (size_t)p->T * (size_t)p->C;
     const float *gw = d_w ? d_w + (size_t)b * TC : NULL, *gs = d_s ? d_s + (size_t)b * TC : NULL;
     const float *gr = d_r ? d_r + (size_t)b * (size_t)p->C : NULL;
-    afloc_train_text_aggregate_backward(&p->units[b], gw, gs, gr, p->C, p->T, p->lengths[b],
-                                        p->arena + p->dslot, dh);
+    int32_t packed[AFLOC_TEXT_UNITS_INTS(AFLOC_MAX_SEQUENCE_LENGTH)];
+    afloc_text_units_pack(&p->units[b], p->T, packed);
+    afloc_cpu_text_aggregate_backward(dh, gw, gs, gr, packed, 1, p->C, p->T, p->arena + p->dslot);
 }
 
 static void zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }

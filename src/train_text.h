@@ -76,21 +76,12 @@ afloc_status afloc_train_text_backward(afloc_train_text_plan *plan, float *grads
                                        const float *params, const float *d_w, const float *d_s,
                                        const float *d_r);
 
-/* The pieces of a forward / backward that the device step (device_train_text.c) shares, so both
- * backends run the same host code for them:
- * check_caption validates caption b (its T ids `row`, its length) as the forward does and builds
- * its units; messages start with `function`.
- * aggregate: §5.3–§5.6 for one caption from hsum (L, C): words and sent (C, T) channel-first,
- * zero beyond the used slots, report (C).
- * aggregate_backward: the gradient dh (L, C) of that caption's hsum from its upstream gradients
- * gw, gs (C, T) and gr (C) (each may be NULL: zero); dslot is a (T, C) temporary. */
+/* What the device step (device_train_text.c) shares with this file, so both backends run the
+ * same host code for it: check_caption validates caption b (its T ids `row`, its length) as the
+ * forward does and builds its units; messages start with `function`. (The §5.3–§5.6 float work
+ * on those units is the op afloc_cpu_text_aggregate_forward / _backward and its CUDA twin.) */
 afloc_status afloc_train_text_check_caption(const afloc_model *model, const int32_t *row,
                                            int32_t T, int32_t length, int32_t b,
                                            afloc_text_units *units, const char *function);
-void afloc_train_text_aggregate(const afloc_text_units *u, const float *hsum, int32_t C,
-                                int32_t T, float *words, float *sent, float *report);
-void afloc_train_text_aggregate_backward(const afloc_text_units *u, const float *gw,
-                                         const float *gs, const float *gr, int32_t C, int32_t T,
-                                         int32_t L, float *dslot, float *dh);
 
 #endif /* AFLOC_TRAIN_TEXT_H */

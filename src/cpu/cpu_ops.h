@@ -182,6 +182,19 @@ double afloc_cpu_grad_norm(const float *grads, size_t n);
  * with norm = (float)total_norm. NaN for a NaN norm (skip the step), 0 for an infinite one. */
 float afloc_clip_factor(double total_norm, float max_norm);
 
+/* ---- text_aggregate.c: word, sentence and report embeddings (MODEL.md §5.3–§5.6) ---- */
+/* B captions, each with its layer sums hsum (T, C) (caption stride T·C; rows from L on unused)
+ * and its units packed by afloc_text_units_pack (AFLOC_TEXT_UNITS_INTS(T) ints each). Forward:
+ * words and sent (C, T) channel-first per caption, zero beyond the used slots, report (C).
+ * Backward: dh rows 0..L-1 of each caption (rows from L on untouched) from the upstream
+ * gradients gw, gs (C, T) and gr (C) per caption, each NULL for zero; scratch (T, C) floats.
+ * Sequential loops in a fixed order: the CUDA twin does the same adds and divisions. */
+void afloc_cpu_text_aggregate_forward(float *words, float *sent, float *report, const float *hsum,
+                                      const int32_t *units, int32_t B, int32_t C, int32_t T);
+void afloc_cpu_text_aggregate_backward(float *dh, const float *gw, const float *gs,
+                                       const float *gr, const int32_t *units, int32_t B,
+                                       int32_t C, int32_t T, float *scratch);
+
 /* ---- contrastive.c: the AFLoc losses (MODEL.md §6) ---- */
 /* Used by the trainer (issue 4); forward and backward in one call, tested against PyTorch
  * autograd in tests/ops/test_contrastive.c. Gradients ACCUMULATE (+=) as every backward below;

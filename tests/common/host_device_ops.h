@@ -333,6 +333,19 @@ static size_t host_sum_squares_scratch(afloc_device *dev, size_t n) {
     return 0;
 }
 
+static void host_text_aggregate(afloc_device *dev, float *words, float *sent, float *report,
+                                const float *hsum, const int32_t *units, int32_t B, int32_t C,
+                                int32_t T) {
+    (void)dev;
+    afloc_cpu_text_aggregate_forward(words, sent, report, hsum, units, B, C, T);
+}
+static void host_text_aggregate_backward(afloc_device *dev, float *dh, const float *gw,
+                                         const float *gs, const float *gr, const int32_t *units,
+                                         int32_t B, int32_t C, int32_t T, float *dslot) {
+    (void)dev;
+    afloc_cpu_text_aggregate_backward(dh, gw, gs, gr, units, B, C, T, dslot);
+}
+
 /* No CUDA graphs on the host: capture always fails, so the device model's eager fallback runs. */
 static afloc_status host_capture_begin(afloc_device *dev) {
     (void)dev;
@@ -406,6 +419,8 @@ static const afloc_device_ops *host_device_ops(void) {
     ops.adam_update = host_adam;
     ops.sum_squares = host_sum_squares;
     ops.sum_squares_scratch_bytes = host_sum_squares_scratch;
+    ops.text_aggregate_forward = host_text_aggregate;
+    ops.text_aggregate_backward = host_text_aggregate_backward;
     ops.capture_begin = host_capture_begin;
     ops.capture_end = host_capture_end;
     ops.graph_launch = host_graph_launch;
