@@ -9,10 +9,11 @@
 # well inside the 480 s of the run above; a hanging test costs up to its own 150 s timeout:
 #   1. device query (afloc info cuda) and a CPU sanity localize;
 #   2. every CUDA test binary (test_cuda_*: each op against its CPU twin, the device handle, the
-#      whole model CUDA vs CPU, the device training step vs the CPU step: test_cuda_train), with a
-#      PASS/FAIL/SKIP line each;
-#   3. compute-sanitizer memcheck on a reduced set (device, softmax, attention, contrastive) and
-#      racecheck on attention (shared-memory kernels);
+#      whole model CUDA vs CPU with CUDA-graph replays, the device training step vs the CPU step:
+#      test_cuda_train; injected device OOM and a poisoned context in child processes:
+#      test_cuda_faults), with a PASS/FAIL/SKIP line each;
+#   3. compute-sanitizer memcheck on a reduced set (device with graph capture, softmax, attention,
+#      contrastive, text aggregation) and racecheck on attention (shared-memory kernels);
 #   4. the GPU localize benchmark vs PyTorch (benchmarks/bench_gpu.py: localize images/s, fp32 and
 #      bf16, batch 1 and 64);
 #   5. the GPU training-step benchmark vs PyTorch (benchmarks/bench_gpu_train.py, issue 6 item 6:
@@ -74,7 +75,8 @@ export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
   done
   echo "== 3. compute-sanitizer (reduced set) =="
   if command -v compute-sanitizer >/dev/null 2>&1; then
-    for name in test_cuda_device test_cuda_softmax test_cuda_attention test_cuda_contrastive; do
+    for name in test_cuda_device test_cuda_softmax test_cuda_attention test_cuda_contrastive \
+                test_cuda_text_aggregate; do
       [ -x "$bin/$name" ] || continue
       echo "-- memcheck $name"
       timeout 90 compute-sanitizer --tool memcheck --leak-check no --report-api-errors no --error-exitcode 9 "$bin/$name" > "$work/san.out" 2>&1
