@@ -28,22 +28,6 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static char *read_text(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = (char *)calloc((size_t)n + 1, 1);
-    if (text && fread(text, 1, (size_t)n, f) != (size_t)n) {
-        free(text);
-        text = NULL;
-    }
-    fclose(f);
-    if (size) *size = (size_t)n;
-    return text;
-}
-
 /* What every scenario needs: a CUDA context, the tiny test model's config and vocabulary, the
  * plugin's hooks and a small image. */
 typedef struct fixture {
@@ -91,8 +75,8 @@ static int fixture_open(fixture *f) {
     char path[4200], vpath[4200];
     snprintf(path, sizeof path, "%s/tests/model/cli_config.json", src ? src : ".");
     snprintf(vpath, sizeof vpath, "%s/tests/model/cli_vocab.txt", src ? src : ".");
-    f->config = read_text(path, NULL);
-    f->vocab = read_text(vpath, &f->vocab_size);
+    f->config = cuda_test_read_text(path, NULL);
+    f->vocab = cuda_test_read_text(vpath, &f->vocab_size);
     if (!f->config || !f->vocab) {
         fprintf(stderr, "cannot read %s / %s\n", path, vpath);
         return 1;

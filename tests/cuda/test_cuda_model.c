@@ -13,22 +13,6 @@
 #include "device_model.h"
 #include "inference.h"
 
-static char *read_text(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = (char *)calloc((size_t)n + 1, 1);
-    if (text && fread(text, 1, (size_t)n, f) != (size_t)n) {
-        free(text);
-        text = NULL;
-    }
-    fclose(f);
-    if (size) *size = (size_t)n;
-    return text;
-}
-
 /* The paper config's vocabulary size, filled with made-up tokens after the tiny vocabulary. */
 static char *paper_vocab(const char *tiny, size_t tiny_size, size_t *size) {
     size_t cap = tiny_size + 28996 * 12;
@@ -224,8 +208,8 @@ int main(void) {
     snprintf(path, sizeof path, "%s/tests/model/cli_config.json", src ? src : ".");
     snprintf(vpath, sizeof vpath, "%s/tests/model/cli_vocab.txt", src ? src : ".");
     size_t vocab_size = 0;
-    char *config = read_text(path, NULL);
-    char *vocab = read_text(vpath, &vocab_size);
+    char *config = cuda_test_read_text(path, NULL);
+    char *vocab = cuda_test_read_text(vpath, &vocab_size);
     if (!config || !vocab) {
         fprintf(stderr, "cannot read the tiny config / vocabulary (%s, %s)\n", path, vpath);
         return 1;
