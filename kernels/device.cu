@@ -131,6 +131,7 @@ static afloc_status create_handle(afloc_device **out, int32_t ordinal, int32_t m
             dev->cublas = NULL;
             failed = "cublasCreate";
             snprintf(detail, sizeof detail, "%s", cublasGetStatusName(cs));
+            if (cs == CUBLAS_STATUS_ALLOC_FAILED) status = AFLOC_ERR_OUT_OF_MEMORY;
         } else if ((cs = cublasSetStream(dev->cublas, dev->stream)) != CUBLAS_STATUS_SUCCESS) {
             failed = "cublasSetStream";
             snprintf(detail, sizeof detail, "%s", cublasGetStatusName(cs));
@@ -142,6 +143,7 @@ static afloc_status create_handle(afloc_device **out, int32_t ordinal, int32_t m
             dev->cudnn = NULL;
             failed = "cudnnCreate";
             snprintf(detail, sizeof detail, "%s", cudnnGetErrorString(ds));
+            if (ds == CUDNN_STATUS_ALLOC_FAILED) status = AFLOC_ERR_OUT_OF_MEMORY;
         } else if ((ds = cudnnSetStream(dev->cudnn, dev->stream)) != CUDNN_STATUS_SUCCESS) {
             failed = "cudnnSetStream";
             snprintf(detail, sizeof detail, "%s", cudnnGetErrorString(ds));
@@ -152,6 +154,7 @@ static afloc_status create_handle(afloc_device **out, int32_t ordinal, int32_t m
             dev->events[i] = NULL;
             failed = "cudaEventCreate";
             snprintf(detail, sizeof detail, "%s", cudaGetErrorName(e));
+            if (e == cudaErrorMemoryAllocation) status = AFLOC_ERR_OUT_OF_MEMORY;
         }
     if (!failed && apply_math(dev, math) != AFLOC_OK) {
         failed = "cublasSetMathMode";

@@ -1,7 +1,7 @@
 /* test_hooks.cu: test-only entry points of the CUDA plugin (RELIABILITY.md T14, T15), exported
  * by name for tests/cuda/test_cuda_faults.c, which finds them with dlsym; the library never calls
- * them. They inject a device allocation failure, poison the CUDA context with a faulting kernel,
- * and read the free device memory. */
+ * them. They inject a device allocation failure, fill the device's memory (real pressure), poison
+ * the CUDA context with a faulting kernel, and read the free device memory. */
 #include <atomic>
 
 #include "cuda_common.cuh"
@@ -45,4 +45,39 @@ AFLOC_TEST_HOOK int afloc_cuda_test_free_bytes(int ordinal, size_t *free_bytes) 
     cudaError_t e = cudaMemGetInfo(free_bytes, &total);
     cudaSetDevice(previous);
     return e == cudaSuccess;
+}
+
+/* Real memory pressure (T14 b): blocks taken by afloc_cuda_test_squeeze, freed by
+ * afloc_cuda_test_unsqueeze. */
+#define SQUEEZE_BLOCKS 4096
+static void *squeezed[SQUEEZE_BLOCKS];
+static int squeezed_count = 0;
+
+/* Allocates device memory in blocks of 1 GiB, then halving down to 1 MiB, until no 1-MiB block
+ * fits; returns the bytes taken. The host's current device is restored. */
+AFLOC_TEST_HOOK size_t afloc_cuda_test_squeeze(int ordinal) {
+    int previous = 0;
+    cudaGetDevice(&previous);
+    cudaSetDevice(ordinal);
+    size_t taken = 0, block = (size_t)1 << 30;
+    while (block >= ((size_t)1 << 20) && squeezed_count < SQUEEZE_BLOCKS) {
+        void *p = NULL;
+        if (cudaMalloc(&p, block) == cudaSuccess) {
+            squeezed[squeezed_count++] = p;
+            taken += block;
+        } else {
+            cudaGetLastError(); /* the allocation failure is not sticky: clear it */
+            block /= 2;
+        }
+    }
+    cudaSetDevice(previous);
+    return taken;
+}
+
+AFLOC_TEST_HOOK void afloc_cuda_test_unsqueeze(int ordinal) {
+    int previous = 0;
+    cudaGetDevice(&previous);
+    cudaSetDevice(ordinal);
+    while (squeezed_count > 0) cudaFree(squeezed[--squeezed_count]);
+    cudaSetDevice(previous);
 }

@@ -1,9 +1,11 @@
 /* test_cuda_faults.c: what a host process sees when the device fails (RELIABILITY.md T14, T15).
  *
- *  - T14 (injected device OOM): the k-th device allocation of a model's creation fails, for every
- *    k until creation succeeds. Each failure must be OUT_OF_MEMORY with a message; the context
- *    must stay usable (the next model is created and used); afterwards the device's free memory
- *    is back within 2 MiB of where it started (nothing leaked).
+ *  - T14 (device OOM): (a) injected: the k-th device allocation of a model's creation fails, for
+ *    every k until creation succeeds. Each failure must be OUT_OF_MEMORY with a message; the
+ *    context must stay usable (the next model is created and used). (b) real pressure: with the
+ *    device filled to its last MiB, creating a model must give OUT_OF_MEMORY (or fit), and work
+ *    again once the memory is freed. Afterwards the device's free memory is back within 2 MiB of
+ *    where it started (nothing leaked).
  *  - T15 (sticky error): a deliberately faulting kernel (illegal address) poisons the CUDA
  *    context; every later call on the model must return DEVICE_LOST naming the CUDA error,
  *    within a second, and freeing the model and context must not crash or hang.
@@ -21,6 +23,8 @@
 typedef void (*fail_alloc_fn)(long k);
 typedef int (*fault_fn)(int ordinal);
 typedef int (*free_bytes_fn)(int ordinal, size_t *free_bytes);
+typedef size_t (*squeeze_fn)(int ordinal);
+typedef void (*unsqueeze_fn)(int ordinal);
 
 static double now(void) {
     struct timespec ts;
@@ -37,6 +41,8 @@ typedef struct fixture {
     fail_alloc_fn    fail_alloc;
     fault_fn         fault;
     free_bytes_fn    free_bytes;
+    squeeze_fn       squeeze;
+    unsqueeze_fn     unsqueeze;
     uint8_t          pixels[96 * 80];
     afloc_image_view view;
 } fixture;
@@ -66,8 +72,10 @@ static int fixture_open(fixture *f) {
         f->fail_alloc = (fail_alloc_fn)dlsym(handle, "afloc_cuda_test_fail_alloc");
         f->fault = (fault_fn)dlsym(handle, "afloc_cuda_test_fault");
         f->free_bytes = (free_bytes_fn)dlsym(handle, "afloc_cuda_test_free_bytes");
+        f->squeeze = (squeeze_fn)dlsym(handle, "afloc_cuda_test_squeeze");
+        f->unsqueeze = (unsqueeze_fn)dlsym(handle, "afloc_cuda_test_unsqueeze");
     }
-    if (!f->fail_alloc || !f->fault || !f->free_bytes) {
+    if (!f->fail_alloc || !f->fault || !f->free_bytes || !f->squeeze || !f->unsqueeze) {
         fprintf(stderr, "the plugin %s lacks its test hooks\n", plugin);
         return 1;
     }
@@ -137,6 +145,22 @@ static int oom_scenario(void) {
         afloc_model_free(model);
     }
     CHECK(failures > 0);
+    /* Real pressure (T14 b): the device filled to the last MiB by another user of the process. A
+     * model must then fail with OUT_OF_MEMORY (or fit), never crash or poison the context, and
+     * work again once the memory is back. */
+    size_t taken = f.squeeze(0);
+    model = NULL;
+    afloc_status squeezed = afloc_model_create(f.context, f.config, f.vocab, f.vocab_size, 1, &model);
+    printf("T14b: %.1f GiB taken, then model creation: %s (%s)\n", (double)taken / (1 << 30),
+           afloc_status_string(squeezed), squeezed == AFLOC_OK ? "it fitted" : afloc_last_error());
+    CHECK(squeezed == AFLOC_ERR_OUT_OF_MEMORY || squeezed == AFLOC_OK);
+    CHECK(squeezed == AFLOC_OK || afloc_last_error()[0] != '\0');
+    afloc_model_free(model);
+    f.unsqueeze(0);
+    model = NULL;
+    CHECK_STATUS(afloc_model_create(f.context, f.config, f.vocab, f.vocab_size, 1, &model), AFLOC_OK);
+    if (model) CHECK_STATUS(use_model(&f, model), AFLOC_OK);
+    afloc_model_free(model);
     CHECK(f.free_bytes(0, &after));
     double moved = ((double)after - (double)before) / (1024.0 * 1024.0);
     printf("T14: %d injected device allocation failures, each OUT_OF_MEMORY, context usable after "
