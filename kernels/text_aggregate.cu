@@ -16,12 +16,6 @@ extern "C" {
 
 #define TEXT_THREADS 128
 
-/* Field views of one packed caption (text_units.h). */
-#define UNIT_FIRST(u, T, g) ((u)[3 + (g)])
-#define UNIT_COUNT(u, T, g) ((u)[3 + (T) + (g)])
-#define SENT_FIRST(u, T, j) ((u)[3 + 2 * (T) + (j)])
-#define SENT_WORDS(u, T, j) ((u)[3 + 3 * (T) + (j)])
-
 static __global__ void text_aggregate_forward_kernel(float *words, float *sent, float *report,
                                                      const float *hsum, const int32_t *units,
                                                      int32_t B, int32_t C, int32_t T) {
@@ -33,15 +27,16 @@ static __global__ void text_aggregate_forward_kernel(float *words, float *sent, 
         const int32_t *u = units + b * (size_t)AFLOC_TEXT_UNITS_INTS(T);
         const float *h = hsum + b * TC;
         float *w = words + b * TC + (size_t)d * T, *s = sent + b * TC + (size_t)d * T;
-        const int32_t group_count = u[1], K = u[2], sep = group_count - 1;
+        const int32_t group_count = AFLOC_UNITS_GROUP_COUNT(u), K = AFLOC_UNITS_SENTENCE_COUNT(u);
+        const int32_t sep = group_count - 1;
         for (int32_t k = 0; k < T; k++) {
             w[k] = 0.0f;
             s[k] = 0.0f;
         }
         for (int32_t g = 0; g < group_count && g < T; g++) {
             float acc = 0.0f;
-            for (int32_t i = 0; i < UNIT_COUNT(u, T, g); i++)
-                acc = __fadd_rn(acc, h[(size_t)(UNIT_FIRST(u, T, g) + i) * C + d]);
+            for (int32_t i = 0; i < AFLOC_UNITS_GROUP_SIZE(u, T, g); i++)
+                acc = __fadd_rn(acc, h[(size_t)(AFLOC_UNITS_GROUP_FIRST(u, T, g) + i) * C + d]);
             w[g] = acc;
         }
         float sum = 0.0f;
@@ -49,10 +44,11 @@ static __global__ void text_aggregate_forward_kernel(float *words, float *sent, 
         report[b * (size_t)C + d] = __fdiv_rn(sum, (float)T);
         s[0] = w[0];
         for (int32_t j = 0; j < K && j + 1 < T; j++) {
-            const int32_t count = SENT_WORDS(u, T, j);
+            const int32_t count = AFLOC_UNITS_SENT_WORDS(u, T, j);
             if (count == 0) continue; /* empty segment: zero (the reference's NaN) */
             float acc = 0.0f;
-            for (int32_t k = 0; k < count; k++) acc = __fadd_rn(acc, w[SENT_FIRST(u, T, j) + k]);
+            const float *words_j = w + AFLOC_UNITS_SENT_FIRST(u, T, j);
+            for (int32_t k = 0; k < count; k++) acc = __fadd_rn(acc, words_j[k]);
             s[j + 1] = __fdiv_rn(acc, (float)count);
         }
         if (K + 1 < T) s[K + 1] = w[sep];
@@ -70,7 +66,8 @@ static __global__ void text_aggregate_backward_kernel(float *dh, const float *gw
         const size_t b = e / (size_t)C;
         const int32_t d = (int32_t)(e % (size_t)C);
         const int32_t *u = units + b * (size_t)AFLOC_TEXT_UNITS_INTS(T);
-        const int32_t L = u[0], group_count = u[1], K = u[2], sep = group_count - 1;
+        const int32_t L = AFLOC_UNITS_LENGTH(u), group_count = AFLOC_UNITS_GROUP_COUNT(u);
+        const int32_t K = AFLOC_UNITS_SENTENCE_COUNT(u), sep = group_count - 1;
         const int32_t G = group_count < T ? group_count : T;
         float *slot = dslot + b * TC;
         /* report: every one of the T slots weighs 1/T; slots past G hold no token */
@@ -84,11 +81,11 @@ static __global__ void text_aggregate_backward_kernel(float *dh, const float *gw
             const float *s = gs + b * TC + (size_t)d * T;
             slot[d] = __fadd_rn(slot[d], s[0]);
             for (int32_t j = 0; j < K && j + 1 < T; j++) {
-                const int32_t count = SENT_WORDS(u, T, j);
+                const int32_t count = AFLOC_UNITS_SENT_WORDS(u, T, j);
                 if (count == 0) continue;
                 const float share = __fdiv_rn(s[j + 1], (float)count);
                 for (int32_t k = 0; k < count; k++) {
-                    float *x = &slot[(size_t)(SENT_FIRST(u, T, j) + k) * C + d];
+                    float *x = &slot[(size_t)(AFLOC_UNITS_SENT_FIRST(u, T, j) + k) * C + d];
                     *x = __fadd_rn(*x, share);
                 }
             }
@@ -98,8 +95,10 @@ static __global__ void text_aggregate_backward_kernel(float *dh, const float *gw
         float *out = dh + b * TC;
         for (int32_t t = 0; t < L; t++) out[(size_t)t * C + d] = 0.0f;
         for (int32_t g = 0; g < G; g++)
-            for (int32_t i = 0; i < UNIT_COUNT(u, T, g); i++)
-                out[(size_t)(UNIT_FIRST(u, T, g) + i) * C + d] = slot[(size_t)g * C + d];
+            for (int32_t i = 0; i < AFLOC_UNITS_GROUP_SIZE(u, T, g); i++) {
+                const size_t token = (size_t)(AFLOC_UNITS_GROUP_FIRST(u, T, g) + i);
+                out[token * C + d] = slot[(size_t)g * C + d];
+            }
     }
 }
 

@@ -58,6 +58,11 @@ typedef struct graph_slot {
     int32_t failed; /* capture failed once: this slot stays eager         */
 } graph_slot;
 
+/* Slots in dm->graphs: one per kind for every batch size 0..max_batch. */
+static size_t graph_slot_count(const afloc_device_model *dm) {
+    return ((size_t)dm->max_batch + 1) * GRAPH_KINDS;
+}
+
 /* ---- host plan -> device plan ---- */
 
 /* The device address of a host plan pointer: inside the folded block or the parameter block. */
@@ -176,7 +181,7 @@ static void visit_scratch(afloc_device_model *dm, const afloc_conv_plan *c, int3
 /* Frees every captured graph (they hold the addresses of the buffers they were captured with). */
 static void drop_graphs(afloc_device_model *dm) {
     if (!dm->graphs) return;
-    for (size_t i = 0; i < ((size_t)dm->max_batch + 1) * GRAPH_KINDS; i++) {
+    for (size_t i = 0; i < graph_slot_count(dm); i++) {
         dm->ops->graph_free(dm->dev, dm->graphs[i].graph);
         dm->graphs[i] = (graph_slot){0};
     }
@@ -269,7 +274,7 @@ static afloc_status create_buffers(afloc_device_model *dm, const char *function)
         return afloc_fail(status, "%s: uploading the weights failed: %s", function,
                           dm->ops->message(dm->dev));
     dm->scratch_need = afloc_calloc(B + 1, sizeof(size_t));
-    dm->graphs = afloc_calloc((B + 1) * GRAPH_KINDS, sizeof *dm->graphs);
+    dm->graphs = afloc_calloc(graph_slot_count(dm), sizeof *dm->graphs);
     if (!dm->scratch_need || !dm->graphs)
         return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: out of memory for the device plan", function);
     AFLOC_TRY(ensure_scratch(dm, 1, function));
@@ -385,10 +390,10 @@ static void run_work(afloc_device_model *dm, int32_t B, int32_t kind, device_wor
     const afloc_device_ops *ops = dm->ops;
     graph_slot *slot = &dm->graphs[(size_t)B * GRAPH_KINDS + (size_t)kind];
     if (!dm->use_graphs || slot->failed || (!slot->graph && slot->calls++ == 0)) {
-        work(dm, B, kind);
+        work(dm, B, kind); /* graphs off, a failed capture, or the first (warm-up) call */
         return;
     }
-    if (!slot->graph) {
+    if (!slot->graph) { /* the second call: capture, then launch below */
         afloc_status status = ops->capture_begin(dm->dev);
         if (status == AFLOC_OK) {
             work(dm, B, kind);
@@ -610,7 +615,7 @@ void afloc_device_model_set_graphs(afloc_device_model *dm, int32_t on) {
 int32_t afloc_device_model_graph_count(afloc_device_model *dm) {
     int32_t count = 0;
     pthread_mutex_lock(&dm->lock);
-    for (size_t i = 0; i < ((size_t)dm->max_batch + 1) * GRAPH_KINDS; i++)
+    for (size_t i = 0; i < graph_slot_count(dm); i++)
         count += dm->graphs[i].graph != NULL;
     pthread_mutex_unlock(&dm->lock);
     return count;

@@ -120,15 +120,15 @@ afloc_status afloc_text_units_group_name(const afloc_tokenizer *tokenizer, const
 
 void afloc_text_units_pack(const afloc_text_units *units, int32_t T, int32_t *packed) {
     memset(packed, 0, (size_t)AFLOC_TEXT_UNITS_INTS(T) * sizeof *packed);
-    packed[0] = units->length;
-    packed[1] = units->group_count;
-    packed[2] = units->sentence_count;
+    AFLOC_UNITS_LENGTH(packed) = units->length;
+    AFLOC_UNITS_GROUP_COUNT(packed) = units->group_count;
+    AFLOC_UNITS_SENTENCE_COUNT(packed) = units->sentence_count;
     for (int32_t g = 0; g < units->group_count && g < T; g++) {
-        packed[3 + g] = units->groups[g].first;
-        packed[3 + T + g] = units->groups[g].count;
+        AFLOC_UNITS_GROUP_FIRST(packed, T, g) = units->groups[g].first;
+        AFLOC_UNITS_GROUP_SIZE(packed, T, g) = units->groups[g].count;
     }
     for (int32_t j = 0; j < units->sentence_count && j < T; j++) {
-        packed[3 + 2 * T + j] = units->sentence_first[j];
-        packed[3 + 3 * T + j] = units->sentence_words[j];
+        AFLOC_UNITS_SENT_FIRST(packed, T, j) = units->sentence_first[j];
+        AFLOC_UNITS_SENT_WORDS(packed, T, j) = units->sentence_words[j];
     }
 }

@@ -55,6 +55,14 @@ afloc_status afloc_text_units_group_name(const afloc_tokenizer *tokenizer, const
  *   [3+2T .. 3+3T) first word slot of sentence j   [3+3T .. 3+4T) its word count
  * Slots at or beyond T are dropped (the op never reads them); unused entries are 0. */
 #define AFLOC_TEXT_UNITS_INTS(T) (3 + 4 * (T))
+/* Field views of one packed caption `u` (T slots): L, group_count, K, then per slot. */
+#define AFLOC_UNITS_LENGTH(u)            ((u)[0])
+#define AFLOC_UNITS_GROUP_COUNT(u)       ((u)[1])
+#define AFLOC_UNITS_SENTENCE_COUNT(u)    ((u)[2])
+#define AFLOC_UNITS_GROUP_FIRST(u, T, g) ((u)[3 + (g)])
+#define AFLOC_UNITS_GROUP_SIZE(u, T, g)  ((u)[3 + (T) + (g)])
+#define AFLOC_UNITS_SENT_FIRST(u, T, j)  ((u)[3 + 2 * (T) + (j)])
+#define AFLOC_UNITS_SENT_WORDS(u, T, j)  ((u)[3 + 3 * (T) + (j)])
 void afloc_text_units_pack(const afloc_text_units *units, int32_t T, int32_t *packed);
 
 #endif /* AFLOC_TEXT_UNITS_H */

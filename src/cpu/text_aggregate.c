@@ -11,21 +11,16 @@
 #include "cpu_ops.h"
 #include "text_units.h"
 
-/* Field views of one packed caption. */
-#define UNIT_FIRST(u, T, g)   ((u)[3 + (g)])
-#define UNIT_COUNT(u, T, g)   ((u)[3 + (T) + (g)])
-#define SENT_FIRST(u, T, j)   ((u)[3 + 2 * (T) + (j)])
-#define SENT_WORDS(u, T, j)   ((u)[3 + 3 * (T) + (j)])
-
 static void aggregate_one(const int32_t *u, const float *hsum, int32_t C, int32_t T, float *words,
                           float *sent, float *report) {
     const size_t TC = (size_t)T * (size_t)C;
     memset(words, 0, TC * sizeof(float));
     memset(sent, 0, TC * sizeof(float));
-    const int32_t group_count = u[1], K = u[2], sep = group_count - 1;
+    const int32_t group_count = AFLOC_UNITS_GROUP_COUNT(u), K = AFLOC_UNITS_SENTENCE_COUNT(u);
+    const int32_t sep = group_count - 1;
     for (int32_t g = 0; g < group_count && g < T; g++)
-        for (int32_t i = 0; i < UNIT_COUNT(u, T, g); i++) {
-            const float *h = hsum + (size_t)(UNIT_FIRST(u, T, g) + i) * (size_t)C;
+        for (int32_t i = 0; i < AFLOC_UNITS_GROUP_SIZE(u, T, g); i++) {
+            const float *h = hsum + (size_t)(AFLOC_UNITS_GROUP_FIRST(u, T, g) + i) * (size_t)C;
             for (int32_t d = 0; d < C; d++) words[(size_t)d * T + g] += h[d];
         }
     for (int32_t d = 0; d < C; d++) {
@@ -35,10 +30,10 @@ static void aggregate_one(const int32_t *u, const float *hsum, int32_t C, int32_
         report[d] = sum / (float)T;
         s[0] = w[0];
         for (int32_t j = 0; j < K && j + 1 < T; j++) {
-            const int32_t count = SENT_WORDS(u, T, j);
+            const int32_t count = AFLOC_UNITS_SENT_WORDS(u, T, j);
             if (count == 0) continue; /* empty segment: zero (the reference's NaN) */
             float acc = 0.0f;
-            for (int32_t k = 0; k < count; k++) acc += w[SENT_FIRST(u, T, j) + k];
+            for (int32_t k = 0; k < count; k++) acc += w[AFLOC_UNITS_SENT_FIRST(u, T, j) + k];
             s[j + 1] = acc / (float)count;
         }
         if (K + 1 < T) s[K + 1] = w[sep];
@@ -56,7 +51,8 @@ void afloc_cpu_text_aggregate_forward(float *words, float *sent, float *report, 
 static void aggregate_backward_one(const int32_t *u, const float *gw, const float *gs,
                                    const float *gr, int32_t C, int32_t T, float *dslot,
                                    float *dh) {
-    const int32_t L = u[0], group_count = u[1], K = u[2], sep = group_count - 1;
+    const int32_t L = AFLOC_UNITS_LENGTH(u), group_count = AFLOC_UNITS_GROUP_COUNT(u);
+    const int32_t K = AFLOC_UNITS_SENTENCE_COUNT(u), sep = group_count - 1;
     const int32_t G = group_count < T ? group_count : T;
     memset(dslot, 0, (size_t)G * (size_t)C * sizeof(float));
     for (int32_t d = 0; d < C; d++) {
@@ -71,18 +67,18 @@ static void aggregate_backward_one(const int32_t *u, const float *gw, const floa
         const float *s = gs + (size_t)d * T;
         dslot[d] += s[0];
         for (int32_t j = 0; j < K && j + 1 < T; j++) {
-            const int32_t count = SENT_WORDS(u, T, j);
+            const int32_t count = AFLOC_UNITS_SENT_WORDS(u, T, j);
             if (count == 0) continue;
             const float share = s[j + 1] / (float)count;
             for (int32_t k = 0; k < count; k++)
-                dslot[(size_t)(SENT_FIRST(u, T, j) + k) * C + d] += share;
+                dslot[(size_t)(AFLOC_UNITS_SENT_FIRST(u, T, j) + k) * C + d] += share;
         }
         if (K + 1 < T) dslot[(size_t)sep * C + d] += s[K + 1];
     }
     memset(dh, 0, (size_t)L * (size_t)C * sizeof(float));
     for (int32_t g = 0; g < G; g++)
-        for (int32_t i = 0; i < UNIT_COUNT(u, T, g); i++)
-            memcpy(dh + (size_t)(UNIT_FIRST(u, T, g) + i) * C, dslot + (size_t)g * C,
+        for (int32_t i = 0; i < AFLOC_UNITS_GROUP_SIZE(u, T, g); i++)
+            memcpy(dh + (size_t)(AFLOC_UNITS_GROUP_FIRST(u, T, g) + i) * C, dslot + (size_t)g * C,
                    (size_t)C * sizeof(float));
 }
 

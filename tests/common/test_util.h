@@ -1,17 +1,25 @@
 /* test_util.h: tiny helpers shared by the C tests: CHECK macros that report file:line and keep
- * going, a failure count that becomes the exit status, and the skip code 77. */
+ * going, a failure count that becomes the exit status, the skip code 77 and a monotonic clock. */
 #ifndef AFLOC_TEST_UTIL_H
 #define AFLOC_TEST_UTIL_H
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "afloc/afloc.h"
 
 #define TEST_SKIP 77
 
 static int test_failures = 0;
+
+/* Seconds on the monotonic clock, for timings inside tests. */
+static inline double test_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 #define CHECK(cond)                                                                  \
     do {                                                                             \

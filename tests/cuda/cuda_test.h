@@ -71,29 +71,38 @@ static inline char *cuda_test_read_text(const char *path, size_t *size) {
     return text;
 }
 
-/* Opens the device in `math` mode or exits with TEST_SKIP (no device) / 1 (a device that fails). */
-static inline void cuda_test_open(cuda_test *t, int32_t math) {
-    memset(t, 0, sizeof *t);
-    char path[4200];
-    cuda_test_plugin_path(path, sizeof path);
+/* A CUDA context on the plugin cuda_test_plugin_path finds (its path left in plugin[capacity]).
+ * Returns 0, TEST_SKIP when there is no device (printing the reason) or 1 for a device that
+ * fails (printing the error). */
+static inline int cuda_test_context(afloc_context **context, char *plugin, size_t capacity) {
+    cuda_test_plugin_path(plugin, capacity);
     afloc_context_options options;
     memset(&options, 0, sizeof options);
     options.struct_size = sizeof options;
     afloc_context_options_default(&options);
     options.backend = AFLOC_BACKEND_CUDA;
-    options.plugin_path = path;
-    afloc_status status = afloc_context_create(&options, &t->context);
+    options.plugin_path = plugin;
+    afloc_status status = afloc_context_create(&options, context);
     if (status == AFLOC_ERR_BACKEND_UNAVAILABLE) {
         printf("SKIP: no CUDA device: %s\n", afloc_last_error());
-        exit(TEST_SKIP);
+        return TEST_SKIP;
     }
     if (status != AFLOC_OK) {
         fprintf(stderr, "CUDA context: %s: %s\n", afloc_status_string(status), afloc_last_error());
-        exit(1);
+        return 1;
     }
+    return 0;
+}
+
+/* Opens the device in `math` mode or exits with TEST_SKIP (no device) / 1 (a device that fails). */
+static inline void cuda_test_open(cuda_test *t, int32_t math) {
+    memset(t, 0, sizeof *t);
+    char path[4200];
+    int rc = cuda_test_context(&t->context, path, sizeof path);
+    if (rc) exit(rc);
     t->ops = t->context->cuda->device;
     char message[256] = "";
-    status = t->ops->create(&t->dev, 0, math, message, sizeof message);
+    afloc_status status = t->ops->create(&t->dev, 0, math, message, sizeof message);
     if (status != AFLOC_OK) {
         fprintf(stderr, "device create: %s: %s\n", afloc_status_string(status), message);
         exit(1);
@@ -199,6 +208,20 @@ static inline double cuda_test_compare(const char *op, const char *shape, const 
         test_failures++;
     }
     return err;
+}
+
+/* Elements whose bits differ between gpu and cpu (n floats each). */
+static inline size_t cuda_test_bit_diffs(const float *gpu, const float *cpu, size_t n) {
+    size_t differ = 0;
+    for (size_t i = 0; i < n; i++) differ += memcmp(&gpu[i], &cpu[i], sizeof(float)) != 0;
+    return differ;
+}
+
+/* Prints how many elements differ in their bits, for ops expected bit-exact. */
+static inline void cuda_test_report_bits(const char *op, const char *shape, const float *gpu,
+                                         const float *cpu, size_t n) {
+    printf("%-28s %-26s bit-exact: %zu of %zu elements differ\n", op, shape,
+           cuda_test_bit_diffs(gpu, cpu, n), n);
 }
 
 /* Checks the handle has recorded no error so far (sync). */

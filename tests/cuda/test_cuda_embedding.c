@@ -17,17 +17,10 @@
 
 enum { POSITIONS = 512 };
 
-static void report_bits(const char *op, const char *shape, const float *gpu, const float *cpu,
-                        size_t n) {
-    size_t differ = 0;
-    for (size_t i = 0; i < n; i++) differ += memcmp(&gpu[i], &cpu[i], sizeof(float)) != 0;
-    printf("%-28s %-26s bit-exact: %zu of %zu elements differ\n", op, shape, differ, n);
-}
-
 static void compare(const char *op, const char *shape, const float *gpu, const float *cpu,
                     size_t n) {
     cuda_test_compare(op, shape, gpu, cpu, n, TOL_EMBEDDING);
-    report_bits(op, shape, gpu, cpu, n);
+    cuda_test_report_bits(op, shape, gpu, cpu, n);
 }
 
 /* with_types: type_ids given; grads: bit 0 dword, bit 1 dposition, bit 2 dtoken_type. */

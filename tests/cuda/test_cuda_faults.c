@@ -26,12 +26,6 @@ typedef int (*free_bytes_fn)(int ordinal, size_t *free_bytes);
 typedef size_t (*squeeze_fn)(int ordinal);
 typedef void (*unsqueeze_fn)(int ordinal);
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* What every scenario needs: a CUDA context, the tiny test model's config and vocabulary, the
  * plugin's hooks and a small image. */
 typedef struct fixture {
@@ -51,22 +45,8 @@ typedef struct fixture {
 static int fixture_open(fixture *f) {
     memset(f, 0, sizeof *f);
     char plugin[4200];
-    cuda_test_plugin_path(plugin, sizeof plugin);
-    afloc_context_options o;
-    memset(&o, 0, sizeof o);
-    o.struct_size = sizeof o;
-    afloc_context_options_default(&o);
-    o.backend = AFLOC_BACKEND_CUDA;
-    o.plugin_path = plugin;
-    afloc_status status = afloc_context_create(&o, &f->context);
-    if (status == AFLOC_ERR_BACKEND_UNAVAILABLE) {
-        printf("SKIP: no CUDA device: %s\n", afloc_last_error());
-        return TEST_SKIP;
-    }
-    if (status != AFLOC_OK) {
-        fprintf(stderr, "CUDA context: %s\n", afloc_last_error());
-        return 1;
-    }
+    int rc = cuda_test_context(&f->context, plugin, sizeof plugin);
+    if (rc) return rc;
     void *handle = dlopen(plugin, RTLD_NOW | RTLD_NOLOAD);
     if (handle) {
         f->fail_alloc = (fail_alloc_fn)dlsym(handle, "afloc_cuda_test_fail_alloc");
@@ -182,9 +162,9 @@ static int fault_scenario(void) {
     printf("T15: faulting kernel gave CUDA error %d\n", error);
     CHECK(error != 0);
     for (int call = 0; call < 3; call++) {
-        double t0 = now();
+        double t0 = test_now();
         afloc_status status = use_model(&f, model);
-        double seconds = now() - t0;
+        double seconds = test_now() - t0;
         printf("T15: call %d after the fault: %s in %.3f s: %s\n", call, afloc_status_string(status),
                seconds, afloc_last_error());
         CHECK_STATUS(status, AFLOC_ERR_DEVICE_LOST);
@@ -210,10 +190,10 @@ static int in_child(const char *name, int (*scenario)(void), double limit) {
         fflush(stdout);
         _exit(rc);
     }
-    double t0 = now();
+    double t0 = test_now();
     int status = 0;
     while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now() - t0 > limit) {
+        if (test_now() - t0 > limit) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             fprintf(stderr, "%s: hung for %.0f s, killed\n", name, limit);

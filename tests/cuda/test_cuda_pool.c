@@ -23,26 +23,13 @@
 #define TOL_MAXPOOL_BWD 1e-6
 #define TOL_AVGPOOL 1e-6
 
-/* Counts elements whose bits differ (reported, not a failure by itself). */
-static size_t bit_diffs(const float *a, const float *b, size_t n) {
-    size_t differ = 0;
-    for (size_t i = 0; i < n; i++) differ += memcmp(&a[i], &b[i], sizeof(float)) != 0;
-    return differ;
-}
-
 /* Bitwise equality of n floats, as a failing check. */
 static void check_exact(const char *op, const char *shape, const float *gpu, const float *cpu,
                         size_t n) {
-    const size_t differ = bit_diffs(gpu, cpu, n);
+    const size_t differ = cuda_test_bit_diffs(gpu, cpu, n);
     printf("%-28s %-26s %zu of %zu elements differ in bits, tol 0  %s\n", op, shape, differ, n,
            differ ? "FAIL" : "ok");
     if (differ) test_failures++;
-}
-
-static void report_bits(const char *op, const char *shape, const float *gpu, const float *cpu,
-                        size_t n) {
-    printf("%-28s %-26s bit-exact: %zu of %zu elements differ\n", op, shape,
-           bit_diffs(gpu, cpu, n), n);
 }
 
 /* Rounds to multiples of 1/8 so that windows hold ties. */
@@ -88,7 +75,7 @@ static void test_maxpool(cuda_test *t, int32_t B, int32_t C, int32_t H, int32_t 
     cuda_test_download(t, gpu_din, d_din, n_in);
     check_exact("maxpool2d_forward", shape, gpu_out, cpu_out, n_out);
     cuda_test_compare("maxpool2d_backward", shape, gpu_din, cpu_din, n_in, TOL_MAXPOOL_BWD);
-    report_bits("maxpool2d_backward", shape, gpu_din, cpu_din, n_in);
+    cuda_test_report_bits("maxpool2d_backward", shape, gpu_din, cpu_din, n_in);
 
     free(in);
     free(dout);
@@ -121,9 +108,9 @@ static void test_avgpool(cuda_test *t, int32_t B, int32_t C, int32_t H, int32_t 
     cuda_test_download(t, gpu_out, d_out, n_out);
     cuda_test_download(t, gpu_din, d_din, n_in);
     cuda_test_compare("global_avgpool_forward", shape, gpu_out, cpu_out, n_out, TOL_AVGPOOL);
-    report_bits("global_avgpool_forward", shape, gpu_out, cpu_out, n_out);
+    cuda_test_report_bits("global_avgpool_forward", shape, gpu_out, cpu_out, n_out);
     cuda_test_compare("global_avgpool_backward", shape, gpu_din, cpu_din, n_in, TOL_AVGPOOL);
-    report_bits("global_avgpool_backward", shape, gpu_din, cpu_din, n_in);
+    cuda_test_report_bits("global_avgpool_backward", shape, gpu_din, cpu_din, n_in);
 
     free(in);
     free(dout);

@@ -18,13 +18,6 @@
 #define TOL_RESIZE_FWD 1e-6
 #define TOL_RESIZE_BWD 1e-6
 
-static void report_bits(const char *op, const char *shape, const float *gpu, const float *cpu,
-                        size_t n) {
-    size_t differ = 0;
-    for (size_t i = 0; i < n; i++) differ += memcmp(&gpu[i], &cpu[i], sizeof(float)) != 0;
-    printf("%-28s %-26s bit-exact: %zu of %zu elements differ\n", op, shape, differ, n);
-}
-
 static void test_resize(cuda_test *t, int32_t B, int32_t C, int32_t H, int32_t W, int32_t OH,
                         int32_t OW, int32_t align_corners) {
     char shape[64];
@@ -48,9 +41,9 @@ static void test_resize(cuda_test *t, int32_t B, int32_t C, int32_t H, int32_t W
     cuda_test_download(t, gpu_out, d_out, n_out);
     cuda_test_download(t, gpu_din, d_din, n_in);
     cuda_test_compare("bilinear_resize_forward", shape, gpu_out, cpu_out, n_out, TOL_RESIZE_FWD);
-    report_bits("bilinear_resize_forward", shape, gpu_out, cpu_out, n_out);
+    cuda_test_report_bits("bilinear_resize_forward", shape, gpu_out, cpu_out, n_out);
     cuda_test_compare("bilinear_resize_backward", shape, gpu_din, cpu_din, n_in, TOL_RESIZE_BWD);
-    report_bits("bilinear_resize_backward", shape, gpu_din, cpu_din, n_in);
+    cuda_test_report_bits("bilinear_resize_backward", shape, gpu_din, cpu_din, n_in);
 
     free(in);
     free(dout);

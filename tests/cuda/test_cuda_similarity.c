@@ -20,13 +20,6 @@
 #define TOL_MAP 1e-6
 #define TOL_GAUSS 1e-6
 
-static void report_bits(const char *op, const char *shape, const float *gpu, const float *cpu,
-                        size_t n) {
-    size_t differ = 0;
-    for (size_t i = 0; i < n; i++) differ += memcmp(&gpu[i], &cpu[i], sizeof(float)) != 0;
-    printf("%-28s %-26s bit-exact: %zu of %zu elements differ\n", op, shape, differ, n);
-}
-
 static void test_map(cuda_test *t, int32_t D, int32_t H, int32_t W) {
     char shape[64];
     snprintf(shape, sizeof shape, "D%d %dx%d", D, H, W);
@@ -40,7 +33,7 @@ static void test_map(cuda_test *t, int32_t D, int32_t H, int32_t W) {
     t->ops->similarity_map_forward(t->dev, d_out, d_f, d_t, D, H, W);
     cuda_test_download(t, gpu, d_out, P);
     cuda_test_compare("similarity_map_forward", shape, gpu, cpu, P, TOL_MAP);
-    report_bits("similarity_map_forward", shape, gpu, cpu, P);
+    cuda_test_report_bits("similarity_map_forward", shape, gpu, cpu, P);
     free(features);
     free(text);
     free(cpu);
@@ -61,7 +54,7 @@ static void test_gauss(cuda_test *t, int32_t H, int32_t W, float sigma, float tr
     t->ops->gaussian_smooth_forward(t->dev, d_out, d_in, H, W, sigma, truncate, d_scratch);
     cuda_test_download(t, gpu, d_out, n);
     cuda_test_compare("gaussian_smooth_forward", shape, gpu, cpu, n, TOL_GAUSS);
-    report_bits("gaussian_smooth_forward", shape, gpu, cpu, n);
+    cuda_test_report_bits("gaussian_smooth_forward", shape, gpu, cpu, n);
     free(in);
     free(cpu);
     free(gpu);

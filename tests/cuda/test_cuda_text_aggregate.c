@@ -51,13 +51,6 @@ static void random_units(afloc_text_units *u, int32_t T) {
     }
 }
 
-static void report_bits(const char *op, const char *shape, const float *gpu, const float *cpu,
-                        size_t n) {
-    size_t differ = 0;
-    for (size_t i = 0; i < n; i++) differ += memcmp(&gpu[i], &cpu[i], sizeof(float)) != 0;
-    printf("%-28s %-26s bit-exact: %zu of %zu elements differ\n", op, shape, differ, n);
-}
-
 static void test_size(cuda_test *t, int32_t B, int32_t C, int32_t T, int only_report) {
     char shape[64];
     snprintf(shape, sizeof shape, "B%d C%d T%d%s", B, C, T, only_report ? " gr only" : "");
@@ -102,13 +95,13 @@ static void test_size(cuda_test *t, int32_t B, int32_t C, int32_t T, int only_re
     cuda_test_download(t, gdh, d_dh, (size_t)B * TC);
     printf("%s: %d empty sentences among the captions\n", shape, empty_sentences);
     cuda_test_compare("text_aggregate words", shape, gw_out, cw, (size_t)B * TC, TOL);
-    report_bits("text_aggregate words", shape, gw_out, cw, (size_t)B * TC);
+    cuda_test_report_bits("text_aggregate words", shape, gw_out, cw, (size_t)B * TC);
     cuda_test_compare("text_aggregate sentences", shape, gs_out, cs, (size_t)B * TC, TOL);
-    report_bits("text_aggregate sentences", shape, gs_out, cs, (size_t)B * TC);
+    cuda_test_report_bits("text_aggregate sentences", shape, gs_out, cs, (size_t)B * TC);
     cuda_test_compare("text_aggregate report", shape, gr_out, cr, (size_t)B * C, TOL);
-    report_bits("text_aggregate report", shape, gr_out, cr, (size_t)B * C);
+    cuda_test_report_bits("text_aggregate report", shape, gr_out, cr, (size_t)B * C);
     cuda_test_compare("text_aggregate_backward dh", shape, gdh, cdh, (size_t)B * TC, TOL);
-    report_bits("text_aggregate_backward dh", shape, gdh, cdh, (size_t)B * TC);
+    cuda_test_report_bits("text_aggregate_backward dh", shape, gdh, cdh, (size_t)B * TC);
     free(units);
     free(hsum);
     free(gw);

@@ -99,12 +99,6 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 8;
     if (argc > 2) calls_per_thread = atoi(argv[2]);
@@ -123,19 +117,19 @@ int main(int argc, char **argv) {
     for (int i = 0; i < N_IMAGES; i++)
         images[i] = tiny_image(sizes[i][0], sizes[i][1], sizes[i][2], (uint32_t)i + 1);
 
-    double t0 = now();
+    double t0 = test_now();
     for (int c = 0; c < N_CASES; c++) {
         result_alloc(&expected[c], &images[c % N_IMAGES]);
         CHECK_STATUS(run_case(c, &expected[c]), AFLOC_OK);
     }
-    double t_single = (now() - t0) / N_CASES;
+    double t_single = (test_now() - t0) / N_CASES;
 
     pthread_t tid[64];
-    t0 = now();
+    t0 = test_now();
     for (int t = 0; t < threads; t++)
         CHECK(pthread_create(&tid[t], NULL, worker, (void *)(intptr_t)t) == 0);
     for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
-    double wall = now() - t0;
+    double wall = test_now() - t0;
     CHECK(mismatches == 0);
     CHECK(errors == 0);
     printf("test_threads: %d threads x %d calls (%d distinct cases) on one model: %d mismatches "

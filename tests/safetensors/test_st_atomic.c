@@ -59,17 +59,11 @@ static int count_temps(const char *dir, const char *base) {
     return n;
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void kill_test(const char *dir, const char *path) {
     CHECK_STATUS(save(path, 0), AFLOC_OK);
-    double t0 = now();
+    double t0 = test_now();
     CHECK_STATUS(save(path, 1), AFLOC_OK);
-    double save_seconds = now() - t0;
+    double save_seconds = test_now() - t0;
     int loads_ok = 0, seen[2] = {0, 0}, max_temps = 0;
     unsigned seed = 12345;
     for (int round = 0; round < 50; round++) {

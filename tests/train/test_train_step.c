@@ -46,12 +46,6 @@ static const double GRAD_FACTOR = 4.0, GRAD_FLOOR = 1e-4;
  * the limit leaves 4.5x. A wrong Adam detail (bias correction, clip, lr) moves step 1 by >1e-3. */
 static const double TRAJ_REL = 3e-4;
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static afloc_st_file *ref;
 
 /* A reference tensor copied out (malloc'ed), or NULL when absent / of another dtype. */
@@ -331,7 +325,7 @@ int main(int argc, char **argv) {
         snprintf(dir, sizeof dir, "/tmp/afloc_train_step_XXXXXX");
         if (!mkdtemp(dir)) return 2;
     }
-    const double t0 = now();
+    const double t0 = test_now();
     snprintf(cmd, sizeof cmd,
              "\"%s\" \"%s/tests/model/ref_train.py\" --config small --seed 1 --batch %d "
              "--steps %d --out \"%s\" --threads 2 --no-selfcheck >&2", py, src, B, STEPS, dir);
@@ -339,7 +333,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "test_train_step: the oracle failed\n");
         return 1;
     }
-    const double t_oracle = now() - t0;
+    const double t_oracle = test_now() - t0;
     if (oracle_convert_checkpoint(py, src, dir) != 0) {
         fprintf(stderr, "test_train_step: the converter failed\n");
         return 1;
@@ -364,10 +358,10 @@ int main(int argc, char **argv) {
     CHECK_STATUS(afloc_train_step_create(&step, model, B, 0.0f), AFLOC_OK);
     if (step && test_failures == 0) {
         /* 1. gradients at the initial weights */
-        const double t1 = now();
+        const double t1 = test_now();
         afloc_train_losses l;
         CHECK_STATUS(afloc_train_step_compute(step, images, ids, lengths, 1, &l), AFLOC_OK);
-        const double t_compute = now() - t1;
+        const double t_compute = test_now() - t1;
         check_gradients(step, model, &l);
 
         /* the initial parameters, for the checks after the steps */
@@ -382,7 +376,7 @@ int main(int argc, char **argv) {
         CHECK(traj && nt == STEPS + 1);
         const double lr = 2e-5;
         double worst = 0;
-        const double t2 = now();
+        const double t2 = test_now();
         for (int k = 0; k <= STEPS && traj && nt == STEPS + 1; k++) {
             afloc_train_losses lk;
             afloc_status st = k < STEPS
@@ -393,7 +387,7 @@ int main(int argc, char **argv) {
             printf("  step %2d: loss C %.6f torch %.6f rel %.2e\n", k, lk.total, traj[k], rel);
             if (!(rel <= worst)) worst = rel;
         }
-        const double t_traj = now() - t2;
+        const double t_traj = test_now() - t2;
         check_after_steps(model, initial);
         CHECK(afloc_train_step_count(step) == STEPS);
         printf("test_train_step: losses vs float64 rel <= %.0e; trajectory %d steps worst rel %.2e "
