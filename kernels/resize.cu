@@ -1,4 +1,5 @@
-/* resize.cu: bilinear resize of NCHW images on the device, the twin of src/cpu/resize.c
+/* resize.cu: bilinear resize of NCHW images on the device, the twin of src/cpu/resize.c (and the
+ * centred heatmap read-out, the twin of src/cpu/bilinear_sample.c)
  * (torch.nn.functional.interpolate(mode='bilinear', antialias=False), PyTorch 1.13's CPU index
  * math for align_corners 0 and 1; see resize.c for how it was established).
  *
@@ -116,6 +117,44 @@ static __global__ void bilinear_resize_backward_kernel(float *dinput, const floa
     }
 }
 
+/* out (B, C, OH, OW) read at (oy·step_y, ox·step_x), clamped to the border: the twin of
+ * src/cpu/bilinear_sample.c (double source point, float λ, the same fmaf blends). */
+struct sample_tap {
+    int32_t i0, i1;
+    float w0, w1;
+};
+
+static __device__ sample_tap sample_tap_compute(int32_t o, int32_t in_size, float step) {
+    double src = (double)step * (double)o;
+    if (src < 0.0) src = 0.0;
+    if (src > (double)(in_size - 1)) src = (double)(in_size - 1);
+    sample_tap t;
+    t.i0 = (int32_t)src;
+    t.i1 = t.i0 + (t.i0 < in_size - 1 ? 1 : 0);
+    t.w1 = (float)(src - (double)t.i0);
+    t.w0 = 1.0f - t.w1;
+    return t;
+}
+
+static __global__ void bilinear_sample_forward_kernel(float *out, const float *in, size_t n,
+                                                      int32_t H, int32_t W, int32_t OH,
+                                                      int32_t OW, float step_y, float step_x) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        const int32_t ox = (int32_t)(i % (size_t)OW);
+        const int32_t oy = (int32_t)((i / (size_t)OW) % (size_t)OH);
+        const size_t plane = i / ((size_t)OW * (size_t)OH);
+        const float *src = in + plane * (size_t)H * (size_t)W;
+        const sample_tap ty = sample_tap_compute(oy, H, step_y);
+        const sample_tap tx = sample_tap_compute(ox, W, step_x);
+        const float *row0 = src + (size_t)ty.i0 * (size_t)W;
+        const float *row1 = src + (size_t)ty.i1 * (size_t)W;
+        const float t0 = __fmaf_rn(row0[tx.i0], tx.w0, __fmul_rn(row0[tx.i1], tx.w1));
+        const float t1 = __fmaf_rn(row1[tx.i0], tx.w0, __fmul_rn(row1[tx.i1], tx.w1));
+        out[i] = __fmaf_rn(t0, ty.w0, __fmul_rn(t1, ty.w1));
+    }
+}
+
 /* ---- launchers ---- */
 
 enum { RESIZE_THREADS = 256 };
@@ -145,7 +184,20 @@ static void cuda_bilinear_resize_backward(afloc_device *dev, float *dinput, cons
     AFLOC_CUDA_LAUNCHED(dev, "bilinear_resize_backward");
 }
 
+static void cuda_bilinear_sample_forward(afloc_device *dev, float *out, const float *in,
+                                         int32_t B, int32_t C, int32_t H, int32_t W, int32_t OH,
+                                         int32_t OW, float step_y, float step_x) {
+    if (afloc_cuda_failed(dev)) return;
+    if (B <= 0 || C <= 0 || H <= 0 || W <= 0 || OH <= 0 || OW <= 0) return;
+    afloc_device_scope scope(dev);
+    const size_t n = (size_t)B * (size_t)C * (size_t)OH * (size_t)OW;
+    bilinear_sample_forward_kernel<<<afloc_cuda_blocks(n, RESIZE_THREADS), RESIZE_THREADS, 0,
+                                     dev->stream>>>(out, in, n, H, W, OH, OW, step_y, step_x);
+    AFLOC_CUDA_LAUNCHED(dev, "bilinear_sample_forward");
+}
+
 extern "C" void afloc_cuda_register_resize(afloc_device_ops *ops) {
+    ops->bilinear_sample_forward = cuda_bilinear_sample_forward;
     ops->bilinear_resize_forward = cuda_bilinear_resize_forward;
     ops->bilinear_resize_backward = cuda_bilinear_resize_backward;
 }

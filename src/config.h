@@ -42,6 +42,9 @@ typedef struct afloc_config {
     /* localization map (MODEL §8.2) */
     float   gaussian_sigma;     /* 1.5                                                      */
     float   gaussian_truncate;  /* 4.0                                                      */
+    int32_t map_alignment;      /* 0: the reference read-out (bilinear align_corners=False,
+                                   §8.3); 1: centred on the layer-3 receptive fields
+                                   (cpu/bilinear_sample.c). A default for localize calls.    */
 } afloc_config;
 
 /* The paper's configuration (ResNet-50, BERT-base, 768, 224, 97, temperatures 4/5/10). */

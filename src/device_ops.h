@@ -1,4 +1,4 @@
-/* device_ops.h: the CUDA plugin's compute table (plugin ABI version 3, src/backend.h).
+/* device_ops.h: the CUDA plugin's compute table (plugin ABI version 4, src/backend.h).
  *
  * Every op here has a CPU twin of the same name in src/cpu/cpu_ops.h (afloc_cpu_<name>) and the
  * SAME semantics, argument order and accumulation rules, with four differences:
@@ -214,6 +214,11 @@ typedef struct afloc_device_ops {
     /* Enqueues one replay of a graph from capture_end (same buffers, same shapes). */
     void (*graph_launch)(afloc_device *dev, void *graph);
     void (*graph_free)(afloc_device *dev, void *graph); /* after the stream's work; NULL ok */
+
+    /* ---- since ABI 4: the centred heatmap read-out (kernels/resize.cu) ---- */
+    void (*bilinear_sample_forward)(afloc_device *dev, float *out, const float *in, int32_t B,
+                                    int32_t C, int32_t H, int32_t W, int32_t OH, int32_t OW,
+                                    float step_y, float step_x);
 } afloc_device_ops;
 
 #endif /* AFLOC_DEVICE_OPS_H */

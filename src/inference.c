@@ -396,6 +396,24 @@ void afloc_inference_free(struct afloc_inference *inference) {
 
 /* ---- helpers shared by the entry points ---- */
 
+float afloc_inference_centred_step(const struct afloc_inference *inf) {
+    if (inf->crop <= 1) return 0.0f;
+    return (float)((double)(inf->up - 1) / (16.0 * (double)(inf->crop - 1)));
+}
+
+void afloc_inference_map_to_frame(const afloc_model *model, int32_t alignment, float *frame,
+                                  const float *smoothed) {
+    const struct afloc_inference *inf = model->inference;
+    int32_t S = inf->side[2], crop = inf->crop;
+    if (alignment == AFLOC_MAP_ALIGN_MODEL) alignment = model->config.map_alignment;
+    if (alignment == AFLOC_MAP_ALIGN_CENTRED) {
+        float step = afloc_inference_centred_step(inf);
+        model->ops->bilinear_sample_forward(frame, smoothed, 1, 1, S, S, crop, crop, step, step);
+    } else {
+        model->ops->bilinear_resize_forward(frame, smoothed, 1, 1, S, S, crop, crop, 0);
+    }
+}
+
 void afloc_inference_set_threads(const afloc_model *model) {
 #ifdef _OPENMP
     omp_set_num_threads(inference_threads(model));

@@ -109,6 +109,19 @@ typedef struct afloc_image_outputs {
     float *local2; /* (D, side[1], side[1]): img_emb_l2                           */
 } afloc_image_outputs;
 
+/* The step of the centred heatmap read-out (config map_alignment 1, afloc_bilinear_sample):
+ * frame pixel p reads layer-3 cell p·step, step = (up − 1) / (16·(crop − 1)), because the
+ * encoder input is the frame resized with align_corners=True and cell i of the stride-16 layer 3
+ * is centred on input pixel 16·i (every stride-2 layer pads so that output o sits on input 2·o).
+ * 0 for a 1-pixel frame. */
+float afloc_inference_centred_step(const struct afloc_inference *inf);
+
+/* The smoothed S x S map onto the (crop, crop) frame with the CPU ops, by `alignment`
+ * (AFLOC_MAP_ALIGN_REFERENCE: §8.3's resize; AFLOC_MAP_ALIGN_CENTRED: the centred read-out;
+ * AFLOC_MAP_ALIGN_MODEL: the config's). */
+void afloc_inference_map_to_frame(const afloc_model *model, int32_t alignment, float *frame,
+                                  const float *smoothed);
+
 /* Runs the image encoder on one preprocessed frame `x` (crop, crop), normalised one channel
  * (afloc_image_preprocess), and writes the non-NULL outputs. It stops after the last stage those
  * outputs need: a localization (local only) never runs layer4. Fails only if a prepared

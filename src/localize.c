@@ -5,6 +5,8 @@
  *   raw (S, S)      = Σ_d img_emb_l[d] · text_emb_r[d]       a plain dot product    §8.1 step 3
  *   smoothed (S, S) = gaussian_filter(raw, σ, mode=reflect)                        §8.2
  *   frame (c, c)    = bilinear resize S -> crop, align_corners=False                §8.3
+ *                     (or, with map_alignment centred, each cell drawn at the centre of its
+ *                     receptive field: cpu/bilinear_sample.c)
  *   optional min–max to [−1, 1] over the whole frame (no evaluation margin)        §8.4
  *   original (W, H) = the frame mapped back through the letterbox (§2.6)
  *
@@ -23,6 +25,7 @@ static const afloc_localize_options default_localize_options = {
     .struct_size           = sizeof(afloc_localize_options),
     .normalize             = 1,
     .keep_one_word_prompts = 0,
+    .map_alignment         = AFLOC_MAP_ALIGN_MODEL,
 };
 
 afloc_status afloc_localize_options_default(afloc_localize_options *options) {
@@ -200,7 +203,7 @@ static afloc_status localize_one(const afloc_model *model, afloc_workspace *ws,
     ops->similarity_map_forward(raw, emb_l, report, inf->D, S, S);
     ops->gaussian_smooth_forward(smoothed, raw, S, S, model->config.gaussian_sigma,
                                  model->config.gaussian_truncate, scratch);
-    ops->bilinear_resize_forward(frame, smoothed, 1, 1, S, S, crop, crop, 0);
+    afloc_inference_map_to_frame(model, o->map_alignment, frame, smoothed);
     if (o->normalize) normalize_minmax(frame, crop2);
     if (h->original) {
         status = afloc_heatmap_to_original(&geometry, frame, crop2, h->original, h->original_len);
@@ -226,6 +229,10 @@ static afloc_status read_localize_options(const afloc_localize_options *caller,
     if (o->keep_one_word_prompts != 0 && o->keep_one_word_prompts != 1)
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: keep_one_word_prompts %d is not 0 or 1",
                           fn, (int)o->keep_one_word_prompts);
+    if (o->map_alignment < AFLOC_MAP_ALIGN_MODEL || o->map_alignment > AFLOC_MAP_ALIGN_CENTRED)
+        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT,
+                          "%s: map_alignment %d is not -1 (the model's), 0 (reference) or 1 "
+                          "(centred)", fn, (int)o->map_alignment);
     return AFLOC_OK;
 }
 

@@ -437,7 +437,9 @@ AFLOC_API afloc_status afloc_text_clean_prompt(const char *text, size_t text_len
  * crop_size 224, upsample_size 299, use_local_f_embedder 0|1, bert_layers 12, bert_hidden 768,
  * bert_heads 12, bert_intermediate 3072, vocab_size 28996, max_positions 512, type_vocab_size 2,
  * layernorm_eps 1e-12, last_n_layers 4, token_length 97, captions_per_image 5,
- * embedding_dim 768, temp1 4, temp2 5, temp3 10, gaussian_sigma 1.5, gaussian_truncate 4.
+ * embedding_dim 768, temp1 4, temp2 5, temp3 10, gaussian_sigma 1.5, gaussian_truncate 4,
+ * map_alignment 0 (the heatmap read-out localize uses by default: 0 the paper's, 1 centred on
+ * the receptive fields; see afloc_localize_options).
  * An unknown key, a wrong JSON type or a non-integer for an integer key is AFLOC_ERR_FORMAT; a
  * value out of range or inconsistent (bert_hidden % bert_heads != 0, embedding_dim != bert_hidden,
  * token_length > max_positions, last_n_layers > bert_layers, crop_size > image_size) is
@@ -578,7 +580,21 @@ typedef struct afloc_localize_options {
     int32_t keep_one_word_prompts; /* 0 (default, the reference): a prompt the cleaning drops
                                       entirely encodes as empty text. 1: such a prompt is
                                       tokenized as written instead.                          */
+    int32_t map_alignment;         /* how the S x S map is read onto the frame:
+                                      AFLOC_MAP_ALIGN_MODEL (default) the model config's
+                                      map_alignment; AFLOC_MAP_ALIGN_REFERENCE the paper's
+                                      bilinear resize, align_corners=False (MODEL.md §8.3);
+                                      AFLOC_MAP_ALIGN_CENTRED each cell drawn at the centre of
+                                      its receptive field (pixel 16·i of the encoder input),
+                                      15/32 of a cell up and left of the reference's place    */
 } afloc_localize_options;
+
+/* Values of afloc_localize_options.map_alignment (the config's map_alignment is 0 or 1). */
+typedef enum afloc_map_alignment {
+    AFLOC_MAP_ALIGN_MODEL     = -1, /* the model config's map_alignment (the default)        */
+    AFLOC_MAP_ALIGN_REFERENCE = 0,  /* the paper's bilinear resize, align_corners=False      */
+    AFLOC_MAP_ALIGN_CENTRED   = 1   /* each cell at the centre of its receptive field        */
+} afloc_map_alignment;
 
 /* Fills the fields of `options` that fit in options->struct_size with their defaults. Returns
  * AFLOC_ERR_INVALID_ARGUMENT if `options` is NULL or struct_size is implausible. Since 0.1. */

@@ -1,7 +1,10 @@
-/* cli_model.c: model and image loading shared by `afloc localize`, `classify` and `embed`. */
+/* cli_model.c: model and image loading shared by `afloc localize`, `classify`, `embed` and
+ * `eval`, and their --align option. */
 #include "cli_model.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cli_fail(const char *command, const char *what, afloc_status status) {
@@ -29,7 +32,37 @@ int cli_model_load(const char *command, const char *path, cli_model *m) {
     }
     m->dims.struct_size = sizeof m->dims;
     afloc_model_get_dims(m->model, &m->dims);
+    m->map_alignment = AFLOC_MAP_ALIGN_REFERENCE;
+    char *config = NULL;
+    size_t needed = 0;
+    if (afloc_model_get_config(m->model, NULL, 0, &needed) == AFLOC_OK && needed &&
+        (config = malloc(needed)) != NULL &&
+        afloc_model_get_config(m->model, config, needed, &needed) == AFLOC_OK) {
+        cJSON *root = cJSON_Parse(config);
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "map_alignment");
+        if (cJSON_IsNumber(a) && a->valueint == AFLOC_MAP_ALIGN_CENTRED)
+            m->map_alignment = AFLOC_MAP_ALIGN_CENTRED;
+        cJSON_Delete(root);
+    }
+    free(config);
     return 0;
+}
+
+int cli_parse_alignment(const char *command, const char *value, int32_t *alignment) {
+    if (!strcmp(value, "model")) *alignment = AFLOC_MAP_ALIGN_MODEL;
+    else if (!strcmp(value, "reference")) *alignment = AFLOC_MAP_ALIGN_REFERENCE;
+    else if (!strcmp(value, "centred")) *alignment = AFLOC_MAP_ALIGN_CENTRED;
+    else {
+        fprintf(stderr, "afloc %s: --align needs model, reference or centred, got '%s'\n", command,
+                value);
+        return 2;
+    }
+    return 0;
+}
+
+const char *cli_alignment_name(const cli_model *m, int32_t alignment) {
+    if (alignment == AFLOC_MAP_ALIGN_MODEL) alignment = m->map_alignment;
+    return alignment == AFLOC_MAP_ALIGN_CENTRED ? "centred" : "reference";
 }
 
 void cli_model_free(cli_model *m) {

@@ -9,6 +9,7 @@ typedef struct cli_model {
     afloc_context *context;
     afloc_model   *model;
     afloc_model_dims dims;
+    int32_t map_alignment; /* the config's map_alignment: AFLOC_MAP_ALIGN_REFERENCE or _CENTRED */
 } cli_model;
 
 /* Prints "afloc <command>: <what> failed: STATUS: message" to stderr and returns 1. */
@@ -22,6 +23,13 @@ extern int32_t cli_precision;
  * prints and returns 1. */
 int cli_model_load(const char *command, const char *path, cli_model *m);
 void cli_model_free(cli_model *m);
+
+/* `--align` values: "model" (AFLOC_MAP_ALIGN_MODEL), "reference" or "centred"; returns 0, or
+ * prints a message and returns 2. */
+int cli_parse_alignment(const char *command, const char *value, int32_t *alignment);
+
+/* "reference" or "centred": the read-out a localize call with `alignment` uses on m's model. */
+const char *cli_alignment_name(const cli_model *m, int32_t alignment);
 
 /* Loads a PNG and fills `view`; returns 0 or prints and returns 1. */
 int cli_image_load(const char *command, const char *path, afloc_image **image,

@@ -26,7 +26,10 @@ static const char usage[] =
     "  --seed S         seed of the bootstrap and of the random baseline (default 0)\n"
     "  --limit N        only the first N rows of test.csv and of labels.csv\n"
     "  --log TRAIN.csv  also draw the loss curve of an `afloc train --log` file\n"
-    "  --json-only      write metrics.json only: no table, no pictures\n";
+    "  --json-only      write metrics.json only: no table, no pictures\n"
+    "  --align A        how maps are drawn: model (default: the model config's map_alignment),\n"
+    "                   reference (the paper's resize, MODEL.md 8.3) or centred (each cell at\n"
+    "                   the centre of its receptive field); metrics.json says which\n";
 
 #define EVAL_TILES 16
 #define GENERIC_PROMPT "findings"
@@ -34,6 +37,7 @@ static const char usage[] =
 typedef struct eval_args {
     const char *model, *dir, *out, *log;
     int32_t bootstrap, limit, json_only;
+    int32_t align; /* afloc_localize_options.map_alignment */
     uint64_t seed;
 } eval_args;
 
@@ -51,6 +55,7 @@ static int parse_count(const char *opt, const char *v, long lo, long hi, long *o
 static int parse(int argc, char **argv, eval_args *a) {
     memset(a, 0, sizeof *a);
     a->bootstrap = 1000;
+    a->align = AFLOC_MAP_ALIGN_MODEL;
     int positional = 0;
     for (int i = 0; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -75,6 +80,9 @@ static int parse(int argc, char **argv, eval_args *a) {
             i++;
             if (!strcmp(k, "--out")) a->out = v;
             else if (!strcmp(k, "--log")) a->log = v;
+            else if (!strcmp(k, "--align")) {
+                if (cli_parse_alignment("eval", v, &a->align)) return 2;
+            }
             else if (!strcmp(k, "--bootstrap")) {
                 if (parse_count(k, v, 0, AFLOC_EVAL_MAX_RESAMPLES, &n)) return 2;
                 a->bootstrap = (int32_t)n;
@@ -395,6 +403,7 @@ static int setup(eval_state *st, eval_results *r) {
     st->loc.struct_size = st->loc_keep.struct_size = sizeof st->loc;
     afloc_localize_options_default(&st->loc);
     st->loc.normalize = 0;
+    st->loc.map_alignment = st->a.align;
     st->loc_keep = st->loc;
     st->loc_keep.keep_one_word_prompts = 1; /* else "findings" would encode as empty text */
     st->raw = malloc(st->SS * sizeof(float));
@@ -530,6 +539,7 @@ int afloc_cli_eval(int argc, char **argv) {
     r.d = &st.d;
     r.bootstrap = st.a.bootstrap;
     r.limit = st.a.limit;
+    r.map_alignment = cli_alignment_name(&st.m, st.a.align);
     r.seed = st.a.seed;
     r.json_only = st.a.json_only;
     r.generic_prompt = GENERIC_PROMPT;

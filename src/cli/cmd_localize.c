@@ -1,4 +1,4 @@
-/* cmd_localize.c: `afloc localize MODEL IMAGE.png "text" [--out DIR]`: localizes a finding and
+/* cmd_localize.c: `afloc localize MODEL IMAGE.png "text" [--out DIR] [--align A]`: localizes a finding and
  * writes DIR/heatmap.png (the [-1, 1] map on the original pixel grid, as 8-bit gray: 0 = -1,
  * 255 = +1) and DIR/overlay.png (a jet-like colormap blended half and half onto the image), then
  * prints where the map peaks. Public API only. */
@@ -47,13 +47,30 @@ static int save(const char *command, const afloc_image_view *view, const char *d
     return 0;
 }
 
+static const char localize_usage[] =
+    "usage: afloc localize MODEL IMAGE.png \"text\" [--out DIR] [--align A]\n"
+    "  --out DIR    where heatmap.png and overlay.png go (default .)\n"
+    "  --align A    how the map is drawn: model (default: the model config's map_alignment),\n"
+    "               reference (the paper's resize) or centred (each cell at the centre of its\n"
+    "               receptive field)\n";
+
 int afloc_cli_localize(int argc, char **argv) {
     const char *cmd = "localize";
     const char *out_dir = ".";
-    if (argc >= 5 && !strcmp(argv[3], "--out")) out_dir = argv[4];
-    if (argc != 3 && !(argc == 5 && !strcmp(argv[3], "--out"))) {
-        fprintf(stderr, "usage: afloc localize MODEL IMAGE.png \"text\" [--out DIR]\n");
+    afloc_localize_options options;
+    options.struct_size = sizeof options;
+    afloc_localize_options_default(&options);
+    if (argc < 3) {
+        fputs(localize_usage, stderr);
         return 2;
+    }
+    for (int i = 3; i < argc; i += 2) {
+        if (i + 1 >= argc || (strcmp(argv[i], "--out") && strcmp(argv[i], "--align"))) {
+            fprintf(stderr, "afloc localize: unexpected argument '%s'\n%s", argv[i], localize_usage);
+            return 2;
+        }
+        if (!strcmp(argv[i], "--out")) out_dir = argv[i + 1];
+        else if (cli_parse_alignment(cmd, argv[i + 1], &options.map_alignment)) return 2;
     }
     cli_model m;
     if (cli_model_load(cmd, argv[0], &m)) return 1;
@@ -76,7 +93,7 @@ int afloc_cli_localize(int argc, char **argv) {
     h.struct_size = sizeof h;
     h.original = map;
     h.original_len = n;
-    afloc_status s = afloc_model_localize(m.model, &view, argv[2], NULL, &h);
+    afloc_status s = afloc_model_localize(m.model, &view, argv[2], &options, &h);
     if (s != AFLOC_OK) {
         rc = cli_fail(cmd, "afloc_model_localize", s);
         goto done;
@@ -98,8 +115,9 @@ int afloc_cli_localize(int argc, char **argv) {
                            .row_stride = (size_t)view.width * 3, .pixels = overlay};
     mkdir(out_dir, 0755); /* an existing folder is fine; any real problem shows up in save() */
     if (save(cmd, &mv, out_dir, "heatmap.png") || save(cmd, &ov, out_dir, "overlay.png")) goto done;
-    printf("peak at original pixel (%zu, %zu) of %dx%d for \"%s\"\n", peak % (size_t)view.width,
-           peak / (size_t)view.width, (int)view.width, (int)view.height, argv[2]);
+    printf("peak at original pixel (%zu, %zu) of %dx%d for \"%s\" (%s read-out)\n",
+           peak % (size_t)view.width, peak / (size_t)view.width, (int)view.width,
+           (int)view.height, argv[2], cli_alignment_name(&m, options.map_alignment));
     rc = 0;
 done:
     free(map);

@@ -145,8 +145,11 @@ void eval_report_json(FILE *f, const eval_results *r) {
     fprintf(f, ",\n  \"dataset\": %s,\n", d->info_json ? d->info_json : "null");
     fprintf(f, "  \"rows\": %d,\n  \"images\": %d,\n  \"labelled_images\": %d,\n", (int)d->rows,
             (int)d->images, (int)d->labelled);
-    fprintf(f, "  \"limit\": %d,\n  \"frame_size\": %d,\n  \"margin\": 1,\n  \"thresholds\": ",
-            (int)r->limit, (int)r->S);
+    fprintf(f, "  \"limit\": %d,\n  \"frame_size\": %d,\n  \"margin\": 1,\n", (int)r->limit,
+            (int)r->S);
+    fputs("  \"map_alignment\": ", f);
+    jstr(f, r->map_alignment);
+    fputs(",\n  \"thresholds\": ", f);
     jarray5(f, thresholds);
     fprintf(f, ",\n  \"bootstrap\": %d,\n  \"seeds\": {\"bootstrap\": %llu, \"random_baseline\": %llu},\n",
             (int)r->bootstrap, (unsigned long long)r->seed, (unsigned long long)r->seed);
@@ -255,9 +258,9 @@ static void line2(FILE *f, const char *name, const eval_summary_slot *slot) {
 
 void eval_report_table(FILE *f, const eval_results *r) {
     const eval_dataset *d = r->d;
-    fprintf(f, "afloc eval: %s on %s: %d rows, %d images, frame %d, bootstrap %d, seed %llu\n\n",
-            r->model_path, r->dataset_dir, (int)d->rows, (int)d->images, (int)r->S, (int)r->bootstrap,
-            (unsigned long long)r->seed);
+    fprintf(f, "afloc eval: %s on %s: %d rows, %d images, frame %d, %s maps, bootstrap %d, "
+            "seed %llu\n\n", r->model_path, r->dataset_dir, (int)d->rows, (int)d->images, (int)r->S,
+            r->map_alignment, (int)r->bootstrap, (unsigned long long)r->seed);
     fprintf(f, "localization (95%% CI)       %-22s  %-22s  %-22s  %-22s\n", "IoU (mean 0.1..0.5)", "Dice",
             "CNR", "pointing");
     line4(f, "model", &r->all[EVAL_MAP_MODEL]);

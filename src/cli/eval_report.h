@@ -32,6 +32,7 @@ typedef struct eval_results {
     int32_t       S, bootstrap, limit;
     uint64_t      seed;
     const char   *generic_prompt;               /* "findings"                              */
+    const char   *map_alignment;                /* "reference" or "centred" (read-out used) */
     afloc_eval_pair_metrics *pair[EVAL_MAPS];   /* (rows) each                             */
     eval_summary_slot all[EVAL_MAPS];
     int32_t       two_rows;

@@ -92,6 +92,15 @@ void afloc_cpu_bilinear_resize_forward(float *out, const float *in, int32_t B, i
                                        int32_t H, int32_t W, int32_t OH, int32_t OW,
                                        int32_t align_corners);
 
+/* ---- bilinear_sample.c: bilinear sampling on a uniform grid ---- */
+
+/* out (B, C, OH, OW)[oy, ox] = in (B, C, H, W) bilinearly read at (oy·step_y, ox·step_x), the
+ * point clamped to the border (grid_sample, padding_mode='border', align_corners=True). The
+ * heatmap read-out centred on receptive fields (localize.c) uses it. */
+void afloc_cpu_bilinear_sample_forward(float *out, const float *in, int32_t B, int32_t C,
+                                       int32_t H, int32_t W, int32_t OH, int32_t OW,
+                                       float step_y, float step_x);
+
 /* ---- softmax.c ---- */
 
 /* Row softmax (torch.softmax(dim=-1)) of in (N, C) into out (N, C): max subtracted, exp and sum

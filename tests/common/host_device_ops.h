@@ -138,6 +138,11 @@ static void host_resize(afloc_device *dev, float *out, const float *in, int32_t 
     (void)dev;
     afloc_cpu_bilinear_resize_forward(out, in, B, C, H, W, OH, OW, align_corners);
 }
+static void host_sample(afloc_device *dev, float *out, const float *in, int32_t B, int32_t C,
+                        int32_t H, int32_t W, int32_t OH, int32_t OW, float step_y, float step_x) {
+    (void)dev;
+    afloc_cpu_bilinear_sample_forward(out, in, B, C, H, W, OH, OW, step_y, step_x);
+}
 static void host_attention(afloc_device *dev, float *out, const float *qkv, const float *mask,
                            int32_t B, int32_t T, int32_t C, int32_t NH, void *scratch) {
     (void)dev;
@@ -425,6 +430,7 @@ static const afloc_device_ops *host_device_ops(void) {
     ops.capture_end = host_capture_end;
     ops.graph_launch = host_graph_launch;
     ops.graph_free = host_graph_launch;
+    ops.bilinear_sample_forward = host_sample;
     return &ops;
 }
 

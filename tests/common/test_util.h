@@ -1,5 +1,6 @@
 /* test_util.h: tiny helpers shared by the C tests: CHECK macros that report file:line and keep
- * going, a failure count that becomes the exit status, the skip code 77 and a monotonic clock. */
+ * going, a failure count that becomes the exit status, the skip code 77, a monotonic clock and a
+ * file reader. */
 #ifndef AFLOC_TEST_UTIL_H
 #define AFLOC_TEST_UTIL_H
 
@@ -19,6 +20,24 @@ static inline double test_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The whole file at `path` as a NUL-terminated string (free()), its size in *size if not NULL;
+ * NULL if it cannot be read. */
+static inline char *test_read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = n >= 0 ? (char *)calloc((size_t)n + 1, 1) : NULL;
+    if (text && fread(text, 1, (size_t)n, f) != (size_t)n) {
+        free(text);
+        text = NULL;
+    }
+    fclose(f);
+    if (size) *size = text ? (size_t)n : 0;
+    return text;
 }
 
 #define CHECK(cond)                                                                  \

@@ -54,23 +54,6 @@ static inline void cuda_test_plugin_path(char *path, size_t capacity) {
     snprintf(path, capacity, "%s/libafloc_cuda.so", bin ? bin : ".");
 }
 
-/* A whole text file, NUL-terminated (*size its length when not NULL); NULL when unreadable. */
-static inline char *cuda_test_read_text(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = n >= 0 ? (char *)calloc((size_t)n + 1, 1) : NULL;
-    if (text && fread(text, 1, (size_t)n, f) != (size_t)n) {
-        free(text);
-        text = NULL;
-    }
-    fclose(f);
-    if (size) *size = text ? (size_t)n : 0;
-    return text;
-}
-
 /* A CUDA context on the plugin cuda_test_plugin_path finds (its path left in plugin[capacity]).
  * Returns 0, TEST_SKIP when there is no device (printing the reason) or 1 for a device that
  * fails (printing the error). */

@@ -63,8 +63,8 @@ static int fixture_open(fixture *f) {
     char path[4200], vpath[4200];
     snprintf(path, sizeof path, "%s/tests/model/cli_config.json", src ? src : ".");
     snprintf(vpath, sizeof vpath, "%s/tests/model/cli_vocab.txt", src ? src : ".");
-    f->config = cuda_test_read_text(path, NULL);
-    f->vocab = cuda_test_read_text(vpath, &f->vocab_size);
+    f->config = test_read_file(path, NULL);
+    f->vocab = test_read_file(vpath, &f->vocab_size);
     if (!f->config || !f->vocab) {
         fprintf(stderr, "cannot read %s / %s\n", path, vpath);
         return 1;

@@ -5,7 +5,8 @@
  * PyTorch parity tests use the same bound). Two configs: the tiny CLI config and the paper's
  * (ResNet-50 + 12-layer BERT, a generated 28996-token vocabulary). Then a batch of 4 images
  * through the device encoder at once against the CPU per image, and the device map pipeline
- * (afloc_device_localize), in fp32 and in bf16 mode (tolerance 1e-2: bf16 GEMMs and TF32
+ * (afloc_device_localize; the tiny model also with the centred read-out, map_alignment 1), in
+ * fp32 and in bf16 mode (tolerance 1e-2: bf16 GEMMs and TF32
  * convolutions through the whole trunk; measured 2.8e-3 on an H200); last, the paper model on a
  * context created with precision AFLOC_PRECISION_BF16 (the public switch), same tolerance. */
 #include "cuda_test.h"
@@ -138,7 +139,7 @@ static void compare_batch(const char *name, afloc_model *cpu, afloc_model *gpu,
     printf("  device encoder time for the batch: %.3f ms\n", afloc_device_model_last_seconds(dm) * 1e3);
 
     /* The device map pipeline (afloc_device_localize) vs the CPU ops on the CPU encoder's maps. */
-    int32_t S = inf->side[2], crop = inf->crop;
+    int32_t S = inf->side[2];
     float *text = cuda_test_random(D, -1.0f, 1.0f, 5), *smooth = cuda_test_host(S2), *tmp = cuda_test_host(S2);
     float *want_frames = cuda_test_host(B * crop2), *got_frames = cuda_test_host(B * crop2);
     float *want_grids = cuda_test_host(B * S2), *got_grids = cuda_test_host(B * S2);
@@ -146,7 +147,7 @@ static void compare_batch(const char *name, afloc_model *cpu, afloc_model *gpu,
         afloc_cpu_similarity_map_forward(want_grids + b * S2, want_l + b * D * S2, text, (int32_t)D, S, S);
         afloc_cpu_gaussian_smooth_forward(smooth, want_grids + b * S2, S, S, cpu->config.gaussian_sigma,
                                           cpu->config.gaussian_truncate, tmp);
-        afloc_cpu_bilinear_resize_forward(want_frames + b * crop2, smooth, 1, 1, S, S, crop, crop, 0);
+        afloc_inference_map_to_frame(cpu, AFLOC_MAP_ALIGN_MODEL, want_frames + b * crop2, smooth);
     }
     CHECK_STATUS(afloc_device_localize(dm, x, B, text, got_frames, got_grids, "test"), AFLOC_OK);
     cuda_test_compare("batch localize grids", shape, got_grids, want_grids, B * S2, tol);
@@ -208,8 +209,8 @@ int main(void) {
     snprintf(path, sizeof path, "%s/tests/model/cli_config.json", src ? src : ".");
     snprintf(vpath, sizeof vpath, "%s/tests/model/cli_vocab.txt", src ? src : ".");
     size_t vocab_size = 0;
-    char *config = cuda_test_read_text(path, NULL);
-    char *vocab = cuda_test_read_text(vpath, &vocab_size);
+    char *config = test_read_file(path, NULL);
+    char *vocab = test_read_file(vpath, &vocab_size);
     if (!config || !vocab) {
         fprintf(stderr, "cannot read the tiny config / vocabulary (%s, %s)\n", path, vpath);
         return 1;
@@ -221,6 +222,19 @@ int main(void) {
     compare_batch("tiny", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_FP32, 1e-4);
     afloc_model_free(cpu);
     afloc_model_free(gpu);
+    /* the centred heatmap read-out (config map_alignment 1) on the device map pipeline */
+    char *close = strrchr(config, '}');
+    char centred[4096];
+    if (close && (size_t)(close - config) + 32 < sizeof centred) {
+        snprintf(centred, sizeof centred, "%.*s,\"map_alignment\":1}", (int)(close - config), config);
+        cpu = make_model(cpu_context, centred, vocab, vocab_size);
+        gpu = make_model(t.context, centred, vocab, vocab_size);
+        compare_batch("tiny centred", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_FP32, 1e-4);
+        afloc_model_free(cpu);
+        afloc_model_free(gpu);
+    } else {
+        CHECK(!"tiny config too long for the centred variant");
+    }
 
     size_t pv_size = 0;
     char *pv = paper_vocab(vocab, vocab_size, &pv_size);

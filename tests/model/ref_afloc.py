@@ -54,7 +54,7 @@ DEFAULT_CONFIG = {
     "vocab_size": 28996, "max_positions": 512, "type_vocab_size": 2, "layernorm_eps": 1e-12,
     "last_n_layers": 4, "token_length": 97, "captions_per_image": 5,
     "embedding_dim": 768, "temp1": 4.0, "temp2": 5.0, "temp3": 10.0,
-    "gaussian_sigma": 1.5, "gaussian_truncate": 4.0,
+    "gaussian_sigma": 1.5, "gaussian_truncate": 4.0, "map_alignment": 0,
 }
 
 # Small: every code path of the default, tiny widths. The geometry (224 -> 299 -> 38/19/10) is
@@ -642,7 +642,23 @@ def localize(img_emb_l, text_emb_r, cfg):
                           align_corners=False)[0, 0]
     lo, hi = frame.min(), frame.max()
     norm = torch.zeros_like(frame) if hi == lo else 2.0 * (frame - lo) / (hi - lo) - 1.0
-    return {"raw": raw, "smoothed": torch.from_numpy(sm), "frame224": frame, "normalized": norm}
+    return {"raw": raw, "smoothed": torch.from_numpy(sm), "frame224": frame, "normalized": norm,
+            "frame224_centred": centred_frame(sm, cfg)}
+
+
+def centred_frame(sm, cfg):
+    """libafloc's centred read-out (map_alignment 1, not in the paper): layer-3 cell i is centred
+    on pixel 16·i of the upsampled input, which is the crop resized with align_corners=True, so
+    frame pixel p reads the grid at p·(upsample − 1)/(16·(crop − 1)); bilinear with the border
+    clamped: grid_sample(align_corners=True, padding_mode='border'), computed in float64."""
+    c, u, s = cfg["crop_size"], cfg["upsample_size"], sm.shape[0]
+    pts = torch.arange(c, dtype=torch.float64) * ((u - 1) / (16.0 * (c - 1)))
+    g = pts * 2 / (s - 1) - 1
+    gy, gx = torch.meshgrid(g, g, indexing="ij")
+    grid = torch.stack([gx, gy], dim=-1)[None]
+    x = torch.from_numpy(sm.astype(np.float64))[None, None]
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border",
+                         align_corners=True)[0, 0].float()
 
 
 def classify(img_emb_g, text_embs_r, temperature=1.0):

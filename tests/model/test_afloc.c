@@ -8,7 +8,8 @@
  * images (letterbox, normalised input, x299, layer2/3/4, the three heads), texts (ids, mask, the
  * used hidden states on the real tokens, word/sentence/report embeddings), training captions (read
  * as written: sentence units with "." delimiters), the maps of every image x prompt pair through
- * the public afloc_model_localize, and the classification through afloc_model_classify (identical
+ * the public afloc_model_localize (also with the centred read-out, map_alignment 1, against
+ * grid_sample), and the classification through afloc_model_classify (identical
  * argmax required). One line per tensor: name, count, max |diff|, max |diff| / max |ref|, OK/FAIL.
  *
  * Usage: test_afloc CONFIG SEED [--keep DIR]   (CONFIG: small | default)
@@ -298,6 +299,12 @@ static void check_maps(const afloc_model *model, int32_t i, const char *path, ch
         check_f32(name, fr, c2);
         snprintf(name, sizeof name, "map%d_%d.normalized", (int)i, (int)k);
         check_f32(name, nz, c2);
+        /* libafloc's centred read-out (map_alignment, not in the paper) against grid_sample */
+        opt.map_alignment = AFLOC_MAP_ALIGN_CENTRED;
+        h.grid = h.smoothed = NULL;
+        CHECK_STATUS(afloc_model_localize(model, &view, prompts[k], &opt, &h), AFLOC_OK);
+        snprintf(name, sizeof name, "map%d_%d.frame224_centred", (int)i, (int)k);
+        check_f32(name, fr, c2);
         for (size_t p = 0; p < orig; p++)
             if (!(og[p] >= -1.0f && og[p] <= 1.0f)) {
                 printf("map%d_%d.original: value %g outside [-1, 1] at %zu  FAIL\n", (int)i,

@@ -11,21 +11,6 @@
 #include "inference.h"
 #include "test_util.h"
 
-static char *read_text(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = calloc((size_t)n + 1, 1);
-    if (text && fread(text, 1, (size_t)n, f) != (size_t)n) {
-        free(text);
-        text = NULL;
-    }
-    fclose(f);
-    if (size) *size = (size_t)n;
-    return text;
-}
 
 static double worst = 0.0;
 
@@ -44,16 +29,26 @@ static void compare(const char *what, const float *got, const float *want, size_
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const char *src = getenv("AFLOC_SOURCE_DIR");
     char path[4200], vpath[4200];
     snprintf(path, sizeof path, "%s/tests/model/cli_config.json", src ? src : ".");
     snprintf(vpath, sizeof vpath, "%s/tests/model/cli_vocab.txt", src ? src : ".");
     size_t vocab_size = 0;
-    char *config = read_text(path, NULL), *vocab = read_text(vpath, &vocab_size);
+    char *config = test_read_file(path, NULL), *vocab = test_read_file(vpath, &vocab_size);
     if (!config || !vocab) {
         fprintf(stderr, "cannot read %s / %s\n", path, vpath);
         return 1;
+    }
+    /* `centred`: the same model with the centred heatmap read-out (config map_alignment 1) */
+    if (argc > 1 && !strcmp(argv[1], "centred")) {
+        char *close = strrchr(config, '}');
+        size_t at = close ? (size_t)(close - config) : 0;
+        char *with = malloc(at + 32);
+        if (!close || !with) return 1;
+        snprintf(with, at + 32, "%.*s,\"map_alignment\":1}", (int)at, config);
+        free(config);
+        config = with;
     }
     afloc_context *context = NULL;
     CHECK_STATUS(afloc_context_create(NULL, &context), AFLOC_OK);
@@ -99,7 +94,7 @@ int main(void) {
 
     /* The device map pipeline (afloc_device_localize) vs the CPU ops on the host encoder's maps. */
     {
-        int32_t S = inf->side[2], crop = inf->crop;
+        int32_t S = inf->side[2];
         float *text = malloc(D * sizeof(float)), *raw = malloc(S2 * sizeof(float));
         float *smooth = malloc(S2 * sizeof(float)), *tmp = malloc(S2 * sizeof(float));
         float *want_frames = malloc(B * crop2 * sizeof(float)), *got_frames = malloc(B * crop2 * sizeof(float));
@@ -109,7 +104,7 @@ int main(void) {
             afloc_cpu_similarity_map_forward(want_grids + b * S2, want[0] + b * D * S2, text, (int32_t)D, S, S);
             afloc_cpu_gaussian_smooth_forward(smooth, want_grids + b * S2, S, S, model->config.gaussian_sigma,
                                               model->config.gaussian_truncate, tmp);
-            afloc_cpu_bilinear_resize_forward(want_frames + b * crop2, smooth, 1, 1, S, S, crop, crop, 0);
+            afloc_inference_map_to_frame(model, AFLOC_MAP_ALIGN_MODEL, want_frames + b * crop2, smooth);
         }
         CHECK_STATUS(afloc_device_localize(dm, x, B, text, got_frames, got_grids, "test"), AFLOC_OK);
         compare("device localize grids", got_grids, want_grids, B * S2, 1e-5);

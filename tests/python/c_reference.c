@@ -50,6 +50,7 @@ static void print_sizes(void) {
     FIELD(afloc_model_dims, frame_size); FIELD(afloc_model_dims, token_length);
     SIZE(afloc_model_dims);
     FIELD(afloc_localize_options, normalize); FIELD(afloc_localize_options, keep_one_word_prompts);
+    FIELD(afloc_localize_options, map_alignment);
     SIZE(afloc_localize_options);
     FIELD(afloc_heatmaps, grid); FIELD(afloc_heatmaps, grid_len);
     FIELD(afloc_heatmaps, smoothed); FIELD(afloc_heatmaps, smoothed_len);

@@ -230,6 +230,15 @@ def test_embeddings_and_maps(model, gray8):
     assert np.array_equal(model.embed_text("cardiomegaly"), model.embed_text(""))
     kept = model.localize(gray8, "cardiomegaly", keep_one_word_prompts=True, maps="grid")
     assert not np.array_equal(kept, model.localize(gray8, "cardiomegaly", maps="grid"))
+    # the read-outs: the model's default (this config: the reference one) and the centred one,
+    # which reads the same smoothed grid at other points (only the frame changes)
+    assert model.config["map_alignment"] == 0
+    ref = model.localize(gray8, TEXT, maps=("smoothed", "frame"), map_alignment="reference")
+    cen = model.localize(gray8, TEXT, maps=("smoothed", "frame"), map_alignment="centred")
+    assert np.array_equal(ref["frame"], maps["frame"]) and np.array_equal(ref["smoothed"], cen["smoothed"])
+    assert not np.array_equal(cen["frame"], ref["frame"])
+    with pytest.raises(ValueError, match="map_alignment"):
+        model.localize(gray8, TEXT, map_alignment="left")
 
 
 def test_localize_batch(model, gray8, rgb8):

@@ -156,7 +156,14 @@ class ModelDims(_Sized):
 class LocalizeOptions(_Sized):
     _fields_ = [("struct_size", ctypes.c_size_t),
                 ("normalize", ctypes.c_int32),
-                ("keep_one_word_prompts", ctypes.c_int32)]
+                ("keep_one_word_prompts", ctypes.c_int32),
+                ("map_alignment", ctypes.c_int32)]
+
+
+# afloc_localize_options.map_alignment
+MAP_ALIGN_MODEL = -1
+MAP_ALIGN_REFERENCE = 0
+MAP_ALIGN_CENTRED = 1
 
 
 class Heatmaps(_Sized):

@@ -397,6 +397,8 @@ Dims.__doc__ = ("Model sizes: D (embedding length), S (local grid side), the mod
                 "(crop_size) and the token slots per text.")
 
 _MAPS = ("grid", "smoothed", "frame", "original")
+_MAP_ALIGNMENTS = {"model": _capi.MAP_ALIGN_MODEL, "reference": _capi.MAP_ALIGN_REFERENCE,
+                   "centred": _capi.MAP_ALIGN_CENTRED}
 
 
 def _vocab_bytes(vocab):
@@ -524,11 +526,15 @@ class Model(_Handle):
             _check(_lib.afloc_model_embed_text(handle, data, ptr, self.dims.embedding_dim))
         return out
 
-    def _options(self, normalize, keep_one_word_prompts):
+    def _options(self, normalize, keep_one_word_prompts, map_alignment):
         options = _capi.LocalizeOptions()
         _check(_lib.afloc_localize_options_default(ctypes.byref(options)))
         options.normalize = 1 if normalize else 0
         options.keep_one_word_prompts = 1 if keep_one_word_prompts else 0
+        if map_alignment not in _MAP_ALIGNMENTS:
+            raise ValueError("map_alignment must be one of %s, not %r"
+                             % (tuple(_MAP_ALIGNMENTS), map_alignment))
+        options.map_alignment = _MAP_ALIGNMENTS[map_alignment]
         return options
 
     def _heatmaps(self, image, maps):
@@ -548,22 +554,24 @@ class Model(_Handle):
         return struct, arrays
 
     def localize(self, image, text, normalize=True, keep_one_word_prompts=False,
-                 maps="original", significant_bits=None):
+                 maps="original", significant_bits=None, map_alignment="model"):
         """The heatmap of `text` over `image`. With maps="original" (default): float32 (H, W) on
         the image's own pixel grid, in [-1, 1] when normalize. `maps` may name another map ("grid"
         or "smoothed": (S, S) raw and smoothed similarity; "frame": the model frame) or be a
-        tuple of names, giving a dict name -> array."""
+        tuple of names, giving a dict name -> array. `map_alignment`: "model" (the config's
+        map_alignment), "reference" (the paper's resize) or "centred" (each cell at the centre
+        of its receptive field)."""
         view = _image_view(image, significant_bits)
         data = _text(text, "text")
         struct, arrays = self._heatmaps(image, maps)
-        options = self._options(normalize, keep_one_word_prompts)
+        options = self._options(normalize, keep_one_word_prompts, map_alignment)
         with self._use() as handle:
             _check(_lib.afloc_model_localize(handle, ctypes.byref(view), data, ctypes.byref(options),
                                              ctypes.byref(struct)))
         return arrays[maps] if isinstance(maps, str) else arrays
 
     def localize_batch(self, images, texts, normalize=True, keep_one_word_prompts=False,
-                       maps="original"):
+                       maps="original", map_alignment="model"):
         """localize for pairs images[i], texts[i] in one call; a list of what localize returns."""
         images = list(images)
         items, text_array = _text_list(texts, "texts")
@@ -571,7 +579,7 @@ class Model(_Handle):
             raise ValueError("%d images but %d texts" % (len(images), len(items)))
         views = [_image_view(im, what="images[%d]" % i) for i, im in enumerate(images)]
         pairs = [self._heatmaps(im, maps) for im in images]
-        options = self._options(normalize, keep_one_word_prompts)
+        options = self._options(normalize, keep_one_word_prompts, map_alignment)
         view_ptrs = (ctypes.POINTER(_capi.ImageView) * len(views))(*[ctypes.pointer(v) for v in views])
         map_ptrs = (ctypes.POINTER(_capi.Heatmaps) * len(pairs))(*[ctypes.pointer(p[0]) for p in pairs])
         with self._use() as handle:
