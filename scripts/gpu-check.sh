@@ -13,7 +13,8 @@
 #      test_cuda_train; injected device OOM and a poisoned context in child processes:
 #      test_cuda_faults), with a PASS/FAIL/SKIP line each;
 #   3. compute-sanitizer memcheck on a reduced set (device with graph capture, softmax, attention,
-#      contrastive, text aggregation) and racecheck on attention (shared-memory kernels);
+#      contrastive, text aggregation, resize and the centred map read-out) and racecheck on
+#      attention (shared-memory kernels);
 #   4. the GPU localize benchmark vs PyTorch (benchmarks/bench_gpu.py: localize images/s, fp32 and
 #      bf16, batch 1 and 64);
 #   5. the GPU training-step benchmark vs PyTorch (benchmarks/bench_gpu_train.py, issue 6 item 6:
@@ -76,7 +77,7 @@ export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
   echo "== 3. compute-sanitizer (reduced set) =="
   if command -v compute-sanitizer >/dev/null 2>&1; then
     for name in test_cuda_device test_cuda_softmax test_cuda_attention test_cuda_contrastive \
-                test_cuda_text_aggregate; do
+                test_cuda_text_aggregate test_cuda_resize; do
       [ -x "$bin/$name" ] || continue
       echo "-- memcheck $name"
       timeout 90 compute-sanitizer --tool memcheck --leak-check no --report-api-errors no --error-exitcode 9 "$bin/$name" > "$work/san.out" 2>&1
