@@ -64,6 +64,18 @@ static __device__ int32_t first_output_at_least(int32_t target, int32_t in_size,
 
 /* ---- kernels ---- */
 
+/* The CPU's blend of rows y0, y1 and columns x0, x1 of a plane: along W first, then H, each as
+ * fma(p, wp, q·wq) with explicitly rounded intrinsics (no contraction differences). */
+static __device__ float bilinear_blend(const float *plane, int32_t W, int32_t y0, int32_t y1,
+                                       float wy0, float wy1, int32_t x0, int32_t x1, float wx0,
+                                       float wx1) {
+    const float *row0 = plane + (size_t)y0 * (size_t)W;
+    const float *row1 = plane + (size_t)y1 * (size_t)W;
+    const float t0 = __fmaf_rn(row0[x0], wx0, __fmul_rn(row0[x1], wx1));
+    const float t1 = __fmaf_rn(row1[x0], wx0, __fmul_rn(row1[x1], wx1));
+    return __fmaf_rn(t0, wy0, __fmul_rn(t1, wy1));
+}
+
 /* out (B, C, OH, OW): one thread per output element; W first, then H, as the CPU. */
 static __global__ void bilinear_resize_forward_kernel(float *out, const float *in, size_t n,
                                                       int32_t H, int32_t W, int32_t OH,
@@ -76,11 +88,7 @@ static __global__ void bilinear_resize_forward_kernel(float *out, const float *i
         const float *src = in + plane * (size_t)H * (size_t)W;
         const axis_tap ty = axis_tap_compute(oy, H, OH, align_corners);
         const axis_tap tx = axis_tap_compute(ox, W, OW, align_corners);
-        const float *row0 = src + (size_t)ty.i0 * (size_t)W;
-        const float *row1 = src + (size_t)ty.i1 * (size_t)W;
-        const float t0 = __fmaf_rn(row0[tx.i0], tx.w0, __fmul_rn(row0[tx.i1], tx.w1));
-        const float t1 = __fmaf_rn(row1[tx.i0], tx.w0, __fmul_rn(row1[tx.i1], tx.w1));
-        out[i] = __fmaf_rn(t0, ty.w0, __fmul_rn(t1, ty.w1));
+        out[i] = bilinear_blend(src, W, ty.i0, ty.i1, ty.w0, ty.w1, tx.i0, tx.i1, tx.w0, tx.w1);
     }
 }
 
@@ -147,11 +155,7 @@ static __global__ void bilinear_sample_forward_kernel(float *out, const float *i
         const float *src = in + plane * (size_t)H * (size_t)W;
         const sample_tap ty = sample_tap_compute(oy, H, step_y);
         const sample_tap tx = sample_tap_compute(ox, W, step_x);
-        const float *row0 = src + (size_t)ty.i0 * (size_t)W;
-        const float *row1 = src + (size_t)ty.i1 * (size_t)W;
-        const float t0 = __fmaf_rn(row0[tx.i0], tx.w0, __fmul_rn(row0[tx.i1], tx.w1));
-        const float t1 = __fmaf_rn(row1[tx.i0], tx.w0, __fmul_rn(row1[tx.i1], tx.w1));
-        out[i] = __fmaf_rn(t0, ty.w0, __fmul_rn(t1, ty.w1));
+        out[i] = bilinear_blend(src, W, ty.i0, ty.i1, ty.w0, ty.w1, tx.i0, tx.i1, tx.w0, tx.w1);
     }
 }
 

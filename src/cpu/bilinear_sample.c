@@ -8,10 +8,9 @@
  * further towards the top left (the map drawn that much to the bottom right).
  *
  * Per axis: src = clamp(step·o, 0, in − 1) in double, i0 = ⌊src⌋, λ1 = (float)(src − i0),
- * i1 = i0 + (i0 < in − 1); the blend runs along W first, then H, each as fma(p, wp, q·wq), like
- * resize.c, so the CUDA twin (kernels/resize.cu) gives the same bits. */
-#include <math.h>
-
+ * i1 = i0 + (i0 < in − 1); the blend is resize.c's (bilinear_blend.h), so the CUDA twin
+ * (kernels/resize.cu) gives the same bits. */
+#include "cpu/bilinear_blend.h"
 #include "cpu/cpu_ops.h"
 
 typedef struct sample_tap {
@@ -40,9 +39,7 @@ static void sample_plane(float *restrict dst, const float *restrict src, int32_t
         float *out_row = dst + (size_t)oy * (size_t)OW;
         for (int32_t ox = 0; ox < OW; ox++) {
             const sample_tap tx = sample_tap_compute(ox, W, step_x);
-            const float t0 = fmaf(row0[tx.i0], tx.w0, row0[tx.i1] * tx.w1);
-            const float t1 = fmaf(row1[tx.i0], tx.w0, row1[tx.i1] * tx.w1);
-            out_row[ox] = fmaf(t0, ty.w0, t1 * ty.w1);
+            out_row[ox] = afloc_bilinear_blend(row0, row1, tx.i0, tx.i1, tx.w0, tx.w1, ty.w0, ty.w1);
         }
     }
 }

@@ -20,6 +20,7 @@
  * Dimension letters: B batch, C channels, H W input side, OH OW output side. */
 #include <math.h>
 
+#include "cpu/bilinear_blend.h"
 #include "cpu/cpu_ops.h"
 
 /* One output index's two source samples and weights along an axis. */
@@ -75,9 +76,7 @@ static inline __attribute__((always_inline)) void resize_plane(float *restrict d
         float *out_row = dst + (size_t)oy * (size_t)OW;
         for (int32_t ox = 0; ox < OW; ox++) {
             const axis_tap tx = tabled ? table[ox] : axis_tap_compute(ox, W, OW, align_corners);
-            const float t0 = fmaf(row0[tx.i0], tx.w0, row0[tx.i1] * tx.w1);
-            const float t1 = fmaf(row1[tx.i0], tx.w0, row1[tx.i1] * tx.w1);
-            out_row[ox] = fmaf(t0, ty.w0, t1 * ty.w1);
+            out_row[ox] = afloc_bilinear_blend(row0, row1, tx.i0, tx.i1, tx.w0, tx.w1, ty.w0, ty.w1);
         }
     }
 }

@@ -70,22 +70,6 @@ static void compare(tally *t, double got, double want, const char *where, int in
     }
 }
 
-static unsigned char *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = n > 0 ? malloc((size_t)n) : NULL;
-    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
-        free(data);
-        data = NULL;
-    }
-    fclose(f);
-    *size = data ? (size_t)n : 0;
-    return data;
-}
-
 static tally t_norm = {"normalized_map", 0.0, 0, 0, 0}, t_mask = {"box_mask", 0.0, 0, 0, 0},
              t_iou = {"iou", 0.0, 0, 0, 0}, t_dice = {"dice", 0.0, 0, 0, 0},
              t_cnr = {"cnr", 1e-12, 0, 0, 0}, t_hit = {"hit", 0.0, 0, 0, 0},
@@ -228,7 +212,7 @@ int main(void) {
         return 1;
     }
     size_t size = 0;
-    unsigned char *data = read_all(path, &size);
+    unsigned char *data = (unsigned char *)test_read_file(path, &size);
     remove(path);
     rmdir(dir);
     if (!data || size < 8 || memcmp(data, "AFEV", 4) != 0) {

@@ -39,22 +39,6 @@ static void stats_print(const stats *s) {
            s->pixels ? 100.0 * (double)s->differing / (double)s->pixels : 0.0);
 }
 
-static unsigned char *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = n > 0 ? malloc((size_t)n) : NULL;
-    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
-        free(data);
-        data = NULL;
-    }
-    fclose(f);
-    *size = data ? (size_t)n : 0;
-    return data;
-}
-
 typedef struct reader {
     const unsigned char *p, *end;
 } reader;
@@ -179,7 +163,7 @@ int main(void) {
         return 1;
     }
     size_t size = 0;
-    unsigned char *data = read_all(path, &size);
+    unsigned char *data = (unsigned char *)test_read_file(path, &size);
     remove(path);
     rmdir(dir);
     if (!data || size < 8 || memcmp(data, "AFPP", 4) != 0) {
