@@ -23,7 +23,8 @@
 #define AFLOC_SYNTH_PROMPT_CAPACITY 96
 #define AFLOC_SYNTH_PARAMS          16
 #define AFLOC_SYNTH_ANATOMY         32
-#define AFLOC_SYNTH_GENERATOR_VERSION 1
+/* 2: the chest X-ray classes.csv prompts became report sentences (images and reports unchanged) */
+#define AFLOC_SYNTH_GENERATOR_VERSION 2
 
 enum { AFLOC_SYNTH_SPLIT_TRAIN = 0, AFLOC_SYNTH_SPLIT_TEST = 1 };
 

@@ -1,0 +1,63 @@
+"""choose_prompts.py MODEL VAL_DIR TEST_DIR: the zero-shot prompt choice of models/README.md.
+
+For each chest X-ray class, scores the dataset's own pair (VAL_DIR/classes.csv) and three
+report-style positives against the reports' commonest negation by AUC on the validation images
+(the dataset's own pair was the short phrases in datasets of generator_version 1)
+(pos/neg cosine difference of the global embeddings, the order `afloc eval`'s softmax gives),
+keeps the best pair per class, then prints the test AUCs of the dataset's pairs and of the chosen
+ones (TEST_DIR never influences the choice). Run with /usr/bin/python3 (numpy) and
+AFLOC_LIBRARY=build/libafloc.so; the validation set was `afloc synth cxr val --seed 2 --train 8
+--test 300`."""
+import csv
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bindings", "python"))
+from afloc import api  # noqa: E402
+ctx = api.Context(backend='cpu', num_threads=1)
+m = api.Model.load(ctx, sys.argv[1])
+def unit(x): return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+def load(ds):
+    rows = list(csv.DictReader(open(ds + '/labels.csv')))
+    names = [c for c in rows[0] if c != 'image']
+    Y = np.array([[int(r[n]) for n in names] for r in rows])
+    G = unit(np.stack([m.embed_image(api.load_png(ds + '/' + r['image'])) for r in rows]))
+    cls = {r['class']: (r['positive'], r['negative']) for r in csv.DictReader(open(ds + '/classes.csv'))}
+    return names, Y, G, cls
+def auc(s, y):
+    o = np.argsort(s, kind='mergesort'); r = np.empty(len(s)); ss = s[o]; i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and ss[j + 1] == ss[i]: j += 1
+        r[o[i:j + 1]] = (i + j) / 2 + 1; i = j + 1
+    npos = y.sum(); return (r[y == 1].sum() - npos * (npos + 1) / 2) / (npos * (len(y) - npos))
+NEG = {'nodule': 'no pulmonary nodule is seen.', 'consolidation': 'there is no focal consolidation.',
+       'pleural effusion': 'there is no pleural effusion.', 'pneumothorax': 'there is no pneumothorax.',
+       'cardiomegaly': 'the heart size is normal.', 'atelectasis': 'there is no atelectasis.',
+       'mass': 'no lung mass is identified.'}
+POS = {'nodule': ['a pulmonary nodule is seen.', 'there is a rounded nodule in the lung.', 'impression: lung nodule.'],
+       'consolidation': ['airspace consolidation is seen.', 'an area of consolidation is noted.', 'impression: consolidation.'],
+       'pleural effusion': ['a pleural effusion is present.', 'a small effusion is present.', 'impression: pleural effusion.'],
+       'pneumothorax': ['a pneumothorax is present.', 'a visible pleural line at the apex indicates a pneumothorax.', 'impression: pneumothorax.'],
+       'cardiomegaly': ['the heart is enlarged.', 'moderate cardiomegaly is present.', 'impression: cardiomegaly.'],
+       'atelectasis': ['there is atelectasis.', 'plate-like atelectasis is noted.', 'impression: atelectasis.'],
+       'mass': ['a lung mass is seen.', 'there is a large mass in the lung.', 'impression: lung mass.']}
+def score(names, Y, G, pairs):
+    out = []
+    for i, k in enumerate(names):
+        p, n = pairs[k]
+        out.append(auc(G @ unit(m.embed_text(p)) - G @ unit(m.embed_text(n)), Y[:, i]))
+    return out
+names, Yv, Gv, clsv = load(sys.argv[2])
+choice = {}
+for i, k in enumerate(names):
+    cands = [clsv[k]] + [(p, NEG[k]) for p in POS[k]]
+    a = [score([k], Yv[:, [i]], Gv, {k: c})[0] for c in cands]
+    choice[k] = cands[int(np.argmax(a))]
+    print(k, ' '.join('%.3f' % x for x in a), '->', choice[k], flush=True)
+names, Yt, Gt, clst = load(sys.argv[3])
+cur = score(names, Yt, Gt, clst); new = score(names, Yt, Gt, choice)
+print('test current mean %.3f ' % np.mean(cur) + ' '.join('%.3f' % x for x in cur))
+print('test chosen  mean %.3f ' % np.mean(new) + ' '.join('%.3f' % x for x in new))
