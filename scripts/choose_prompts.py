@@ -37,13 +37,21 @@ NEG = {'nodule': 'no pulmonary nodule is seen.', 'consolidation': 'there is no f
        'pleural effusion': 'there is no pleural effusion.', 'pneumothorax': 'there is no pneumothorax.',
        'cardiomegaly': 'the heart size is normal.', 'atelectasis': 'there is no atelectasis.',
        'mass': 'no lung mass is identified.'}
-POS = {'nodule': ['a pulmonary nodule is seen.', 'there is a rounded nodule in the lung.', 'impression: lung nodule.'],
-       'consolidation': ['airspace consolidation is seen.', 'an area of consolidation is noted.', 'impression: consolidation.'],
+POS = {'nodule': ['a pulmonary nodule is seen.', 'there is a rounded nodule in the lung.', 'impression: lung nodule.',
+                  # second round, for the three weakest classes
+                  'a rounded nodule is noted, and ct is recommended for further evaluation.',
+                  'a well-circumscribed nodular opacity is seen.', 'a pulmonary nodule projects over the lung.'],
+       'consolidation': ['airspace consolidation is seen.', 'an area of consolidation is noted.', 'impression: consolidation.',
+                         'patchy airspace opacity may reflect pneumonia.',
+                         'airspace consolidation is seen, concerning for infection.',
+                         'there is focal consolidation in the lung.'],
        'pleural effusion': ['a pleural effusion is present.', 'a small effusion is present.', 'impression: pleural effusion.'],
        'pneumothorax': ['a pneumothorax is present.', 'a visible pleural line at the apex indicates a pneumothorax.', 'impression: pneumothorax.'],
        'cardiomegaly': ['the heart is enlarged.', 'moderate cardiomegaly is present.', 'impression: cardiomegaly.'],
        'atelectasis': ['there is atelectasis.', 'plate-like atelectasis is noted.', 'impression: atelectasis.'],
-       'mass': ['a lung mass is seen.', 'there is a large mass in the lung.', 'impression: lung mass.']}
+       'mass': ['a lung mass is seen.', 'there is a large mass in the lung.', 'impression: lung mass.',
+                'a large mass is present, concerning for malignancy.',
+                'a large lobulated mass-like opacity occupies the lung.', 'there is a large irregular mass.']}
 def score(names, Y, G, pairs):
     out = []
     for i, k in enumerate(names):

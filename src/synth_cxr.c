@@ -54,12 +54,14 @@ static const char *const class_names[AFLOC_CXR_CLASSES] = {
     "mass"};
 /* Zero-shot prompt pairs, written as report sentences. Chosen per class for the shipped model on a
  * validation set (`afloc synth cxr --seed 2 --test 300`, never the seed-1 test set), among the
- * earlier short phrases ("pulmonary nodule" / "no pulmonary nodule", ...) and three report-style
- * positives each against the reports' commonest negation (models/README.md, "zero-shot prompts"). */
+ * earlier short phrases ("pulmonary nodule" / "no pulmonary nodule", ...) and report-style
+ * positives against the reports' commonest negation (scripts/choose_prompts.py; models/README.md,
+ * "Zero-shot prompts"). */
 static const char *const class_positive[AFLOC_CXR_CLASSES] = {
-    "there is a rounded nodule in the lung.", "airspace consolidation is seen.",
-    "a small effusion is present.", "impression: pneumothorax.", "the heart is enlarged.",
-    "plate-like atelectasis is noted.", "a lung mass is seen."};
+    "there is a rounded nodule in the lung.",
+    "airspace consolidation is seen, concerning for infection.", "a small effusion is present.",
+    "impression: pneumothorax.", "the heart is enlarged.", "plate-like atelectasis is noted.",
+    "a lung mass is seen."};
 static const char *const class_negative[AFLOC_CXR_CLASSES] = {
     "no pulmonary nodule is seen.", "there is no focal consolidation.",
     "there is no pleural effusion.", "there is no pneumothorax.", "the heart size is normal.",
