@@ -1,6 +1,6 @@
 /* test_util.h: tiny helpers shared by the C tests: CHECK macros that report file:line and keep
- * going, a failure count that becomes the exit status, the skip code 77, a monotonic clock and a
- * file reader. */
+ * going, a failure count that becomes the exit status, the skip code 77, a monotonic clock, a
+ * file reader and a JSON member adder. */
 #ifndef AFLOC_TEST_UTIL_H
 #define AFLOC_TEST_UTIL_H
 
@@ -38,6 +38,17 @@ static inline char *test_read_file(const char *path, size_t *size) {
     fclose(f);
     if (size) *size = text ? (size_t)n : 0;
     return text;
+}
+
+/* The JSON object `object` with `members` (e.g. "\"key\":1") added before its closing brace, as a
+ * new string (free()); NULL if `object` has no '}' or memory runs out. */
+static inline char *test_json_add(const char *object, const char *members) {
+    const char *close = strrchr(object, '}');
+    if (!close) return NULL;
+    size_t at = (size_t)(close - object), size = at + strlen(members) + 3;
+    char *out = (char *)malloc(size);
+    if (out) snprintf(out, size, "%.*s,%s}", (int)at, object, members);
+    return out;
 }
 
 #define CHECK(cond)                                                                  \

@@ -42,11 +42,8 @@ int main(int argc, char **argv) {
     }
     /* `centred`: the same model with the centred heatmap read-out (config map_alignment 1) */
     if (argc > 1 && !strcmp(argv[1], "centred")) {
-        char *close = strrchr(config, '}');
-        size_t at = close ? (size_t)(close - config) : 0;
-        char *with = malloc(at + 32);
-        if (!close || !with) return 1;
-        snprintf(with, at + 32, "%.*s,\"map_alignment\":1}", (int)at, config);
+        char *with = test_json_add(config, "\"map_alignment\":1");
+        if (!with) return 1;
         free(config);
         config = with;
     }
