@@ -112,6 +112,7 @@ void afloc_cuda_register_embedding(afloc_device_ops *ops);
 void afloc_cuda_register_similarity(afloc_device_ops *ops);
 void afloc_cuda_register_contrastive(afloc_device_ops *ops);
 void afloc_cuda_register_adam(afloc_device_ops *ops);
+void afloc_cuda_register_position(afloc_device_ops *ops);
 }
 
 #endif /* AFLOC_CUDA_COMMON_CUH */

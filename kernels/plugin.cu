@@ -69,6 +69,7 @@ AFLOC_WEAK_REGISTER(similarity)
 AFLOC_WEAK_REGISTER(contrastive)
 AFLOC_WEAK_REGISTER(adam)
 AFLOC_WEAK_REGISTER(text_aggregate)
+AFLOC_WEAK_REGISTER(position)
 #define AFLOC_REGISTER(family) \
     if (afloc_cuda_register_##family) afloc_cuda_register_##family(&device_ops)
 
@@ -93,6 +94,7 @@ static void fill_tables(void) {
     AFLOC_REGISTER(contrastive);
     AFLOC_REGISTER(adam);
     AFLOC_REGISTER(text_aggregate);
+    AFLOC_REGISTER(position);
     cuda_table.abi_version = AFLOC_BACKEND_ABI_VERSION;
     cuda_table.struct_size = (uint32_t)sizeof(afloc_backend_table);
     cuda_table.name = "cuda";

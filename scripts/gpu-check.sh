@@ -77,7 +77,7 @@ export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
   echo "== 3. compute-sanitizer (reduced set) =="
   if command -v compute-sanitizer >/dev/null 2>&1; then
     for name in test_cuda_device test_cuda_softmax test_cuda_attention test_cuda_contrastive \
-                test_cuda_text_aggregate test_cuda_resize; do
+                test_cuda_text_aggregate test_cuda_resize test_cuda_position; do
       [ -x "$bin/$name" ] || continue
       echo "-- memcheck $name"
       timeout 90 compute-sanitizer --tool memcheck --leak-check no --report-api-errors no --error-exitcode 9 "$bin/$name" > "$work/san.out" 2>&1

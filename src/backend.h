@@ -7,7 +7,7 @@
  * ABI version history: 1 = device query only (foundation); 2 = the device compute table
  * (src/device_ops.h); 3 = the text aggregation op pair and CUDA graph capture and replay
  * (text_aggregate_forward ... graph_free); 4 = bilinear_sample_forward (the centred heatmap
- * read-out).
+ * read-out); 5 = position_add_forward / backward (config local_position).
  * Entries are appended by later versions, and every append bumps
  * AFLOC_BACKEND_ABI_VERSION. */
 #ifndef AFLOC_BACKEND_H
@@ -19,7 +19,7 @@
 #include "afloc/afloc.h" /* afloc_status */
 #include "device_ops.h"
 
-#define AFLOC_BACKEND_ABI_VERSION 4u
+#define AFLOC_BACKEND_ABI_VERSION 5u
 #define AFLOC_CUDA_PLUGIN_FILE "libafloc_cuda.so"
 #define AFLOC_CUDA_PLUGIN_SYMBOL "afloc_cuda_backend_table"
 
@@ -82,6 +82,8 @@ typedef struct afloc_ops {
     void (*bilinear_sample_forward)(float *out, const float *in, int32_t B, int32_t C, int32_t H,
                                     int32_t W, int32_t OH, int32_t OW, float step_y,
                                     float step_x);
+    void (*position_add_forward)(float *y, const float *weight, int32_t B, int32_t C, int32_t H,
+                                 int32_t W);
     void (*softmax_forward)(float *out, const float *in, int32_t N, int32_t C);
     void (*attention_forward)(float *out, const float *qkv, const float *mask, int32_t B,
                               int32_t T, int32_t C, int32_t NH, float *scratch);

@@ -1,4 +1,4 @@
-/* device_ops.h: the CUDA plugin's compute table (plugin ABI version 4, src/backend.h).
+/* device_ops.h: the CUDA plugin's compute table (plugin ABI version 5, src/backend.h).
  *
  * Every op here has a CPU twin of the same name in src/cpu/cpu_ops.h (afloc_cpu_<name>) and the
  * SAME semantics, argument order and accumulation rules, with four differences:
@@ -219,6 +219,12 @@ typedef struct afloc_device_ops {
     void (*bilinear_sample_forward)(afloc_device *dev, float *out, const float *in, int32_t B,
                                     int32_t C, int32_t H, int32_t W, int32_t OH, int32_t OW,
                                     float step_y, float step_x);
+
+    /* ---- since ABI 5: the position term of the deep-local embedding (kernels/position.cu) ---- */
+    void (*position_add_forward)(afloc_device *dev, float *y, const float *weight, int32_t B,
+                                 int32_t C, int32_t H, int32_t W);
+    void (*position_add_backward)(afloc_device *dev, float *dweight, const float *dy, int32_t B,
+                                  int32_t C, int32_t H, int32_t W);
 } afloc_device_ops;
 
 #endif /* AFLOC_DEVICE_OPS_H */

@@ -101,6 +101,17 @@ void afloc_cpu_bilinear_sample_forward(float *out, const float *in, int32_t B, i
                                        int32_t H, int32_t W, int32_t OH, int32_t OW,
                                        float step_y, float step_x);
 
+/* ---- position.c: the position term of the deep-local embedding (config local_position) ---- */
+
+/* The cell coordinate of the position term: 2i/(n − 1) − 1 in [−1, 1] (0 when n = 1). */
+float afloc_position_coordinate(int32_t i, int32_t n);
+/* y (B, C, H, W) += weight[c, 0]·px(w) + weight[c, 1]·py(h) in place; weight (C, 2). */
+void afloc_cpu_position_add_forward(float *y, const float *weight, int32_t B, int32_t C,
+                                    int32_t H, int32_t W);
+/* dweight (C, 2) += Σ_(b,h,w) dy·(px(w), py(h)), summed in double in increasing (b, h, w). */
+void afloc_cpu_position_add_backward(float *dweight, const float *dy, int32_t B, int32_t C,
+                                     int32_t H, int32_t W);
+
 /* ---- softmax.c ---- */
 
 /* Row softmax (torch.softmax(dim=-1)) of in (N, C) into out (N, C): max subtracted, exp and sum

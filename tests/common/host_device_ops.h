@@ -143,6 +143,16 @@ static void host_sample(afloc_device *dev, float *out, const float *in, int32_t 
     (void)dev;
     afloc_cpu_bilinear_sample_forward(out, in, B, C, H, W, OH, OW, step_y, step_x);
 }
+static void host_position(afloc_device *dev, float *y, const float *weight, int32_t B, int32_t C,
+                          int32_t H, int32_t W) {
+    (void)dev;
+    afloc_cpu_position_add_forward(y, weight, B, C, H, W);
+}
+static void host_position_backward(afloc_device *dev, float *dweight, const float *dy, int32_t B,
+                                   int32_t C, int32_t H, int32_t W) {
+    (void)dev;
+    afloc_cpu_position_add_backward(dweight, dy, B, C, H, W);
+}
 static void host_attention(afloc_device *dev, float *out, const float *qkv, const float *mask,
                            int32_t B, int32_t T, int32_t C, int32_t NH, void *scratch) {
     (void)dev;
@@ -431,6 +441,8 @@ static const afloc_device_ops *host_device_ops(void) {
     ops.graph_launch = host_graph_launch;
     ops.graph_free = host_graph_launch;
     ops.bilinear_sample_forward = host_sample;
+    ops.position_add_forward = host_position;
+    ops.position_add_backward = host_position_backward;
     return &ops;
 }
 
