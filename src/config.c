@@ -63,6 +63,7 @@ static const field fields[] = {
     F_FLOAT(gaussian_sigma, 1e-6, 1000.0),
     F_FLOAT(gaussian_truncate, 1e-6, 1000.0),
     F_INT(map_alignment, 0, 1),
+    F_INT(local_position, 0, 1),
 };
 #define FIELD_COUNT ((int)(sizeof fields / sizeof fields[0]))
 
@@ -96,6 +97,7 @@ void afloc_config_default(afloc_config *config) {
         .gaussian_sigma       = 1.5f,
         .gaussian_truncate    = 4.0f,
         .map_alignment        = 0,
+        .local_position       = 0,
     };
     *config = paper;
 }

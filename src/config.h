@@ -45,6 +45,9 @@ typedef struct afloc_config {
     int32_t map_alignment;      /* 0: the reference read-out (bilinear align_corners=False,
                                    §8.3); 1: centred on the layer-3 receptive fields
                                    (cpu/bilinear_sample.c). A default for localize calls.    */
+    int32_t local_position;     /* 1: img_encoder.local_position.weight (D, 2) adds a learned
+                                   linear function of each cell's position to the deep-local
+                                   embedding (cpu/position.c; not in the paper). 0 default.  */
 } afloc_config;
 
 /* The paper's configuration (ResNet-50, BERT-base, 768, 224, 97, temperatures 4/5/10). */

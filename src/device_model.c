@@ -26,6 +26,7 @@ struct afloc_device_model {
     afloc_bottleneck_plan *blocks;   /* (block_count), host memory holding device pointers     */
     afloc_bert_layer_plan *layers;   /* (bert_layers)                                          */
     const float *global_weight, *global_bias, *local_weight, *local2_weight;
+    const float *local_position;     /* NULL unless config local_position                      */
     const float *word, *position, *type, *emb_ln_weight, *emb_ln_bias;
 
     /* image workspace, for max_batch images */
@@ -126,6 +127,7 @@ static afloc_status translate_plan(afloc_device_model *dm, const char *function)
     dm->global_bias = translate(dm, inf->global_bias, &bad);
     dm->local_weight = translate(dm, inf->local_weight, &bad);
     dm->local2_weight = translate(dm, inf->local2_weight, &bad);
+    dm->local_position = translate(dm, inf->local_position, &bad);
     dm->word = translate(dm, inf->word_embeddings, &bad);
     dm->position = translate(dm, inf->position_embeddings, &bad);
     dm->type = translate(dm, inf->type_embeddings, &bad);
@@ -436,9 +438,13 @@ static void encoder_work(afloc_device_model *dm, int32_t B, int32_t kind) {
         if (s == 1 && want_local2)
             ops->conv2d_forward(dev, dm->local2, P, dm->local2_weight, NULL, NULL, 0, B,
                                 inf->chans[1], side, side, inf->D, 1, 1, 0, dm->scratch);
-        if (s == 2 && want_local)
+        if (s == 2 && want_local) {
             ops->conv2d_forward(dev, dm->local, P, dm->local_weight, NULL, NULL, 0, B,
                                 inf->chans[2], side, side, inf->D, 1, 1, 0, dm->scratch);
+            if (dm->local_position) /* config local_position (kernels/position.cu) */
+                ops->position_add_forward(dev, dm->local, dm->local_position, B, inf->D, side,
+                                          side);
+        }
         if (s == 3 && want_global) {
             ops->global_avgpool_forward(dev, dm->pooled, P, B, inf->chans[3], side, side);
             ops->linear_forward(dev, dm->global, dm->pooled, dm->global_weight, dm->global_bias, 0,

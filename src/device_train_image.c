@@ -36,6 +36,7 @@ struct afloc_dtrain_image {
     int32_t block_count, stage_end[4];
     block  *blocks;
     size_t  head_g_w, head_g_b, head_l_w, head_l2_w;
+    size_t  head_pos; /* local_position's, AFLOC_LAYOUT_NONE without it */
     size_t  x, x299, w1t, w1sum, pool, pooled, emb_g, emb_l, emb_l2;
     size_t  g0, g1, t1, t2, t3, dpooled, dw1sum, shortcut;
     size_t  act_max, arena_floats, scratch_bytes;
@@ -77,6 +78,7 @@ static afloc_status plan_layers(afloc_dtrain_image *p, size_t *used, const char 
 static afloc_status plan_rest(afloc_dtrain_image *p, size_t *used, const char *fn) {
     AFLOC_TRY(afloc_layout_image_heads(&p->head_g_w, &p->head_g_b, &p->head_l_w, &p->head_l2_w,
                                        p->model, fn));
+    AFLOC_TRY(afloc_layout_local_position(&p->head_pos, p->model, fn));
     const size_t Bz = (size_t)p->B, D = (size_t)p->D, taps = (size_t)p->stem.OC * STEM_TAPS;
     const size_t S2 = (size_t)p->side[1] * p->side[1], S3 = (size_t)p->side[2] * p->side[2];
     p->w1t = take(used, taps * (size_t)p->in_ch);
@@ -239,6 +241,9 @@ afloc_status afloc_dtrain_image_forward(afloc_dtrain_image *p, float *params, co
                         p->chans[1], p->side[1], p->side[1], p->D, 1, 1, 0, scratch);
     ops->conv2d_forward(p->dev, A + p->emb_l, l3, params + p->head_l_w, NULL, NULL, 0, B,
                         p->chans[2], p->side[2], p->side[2], p->D, 1, 1, 0, scratch);
+    if (p->head_pos != AFLOC_LAYOUT_NONE)
+        ops->position_add_forward(p->dev, A + p->emb_l, params + p->head_pos, B, p->D, p->side[2],
+                                  p->side[2]);
     ops->global_avgpool_forward(p->dev, A + p->pooled, l4, B, p->chans[3], p->side[3], p->side[3]);
     ops->linear_forward(p->dev, A + p->emb_g, A + p->pooled, params + p->head_g_w,
                         params + p->head_g_b, 0, B, p->chans[3], p->D);
@@ -315,10 +320,14 @@ void afloc_dtrain_image_backward(afloc_dtrain_image *p, float *grads, const floa
     for (int32_t b = p->block_count - 1; b >= 0; b--) {
         const block *blk = &p->blocks[b];
         zero(p, g1, block_in_floats(p, blk));
-        if (b == p->stage_end[2] && d_emb_l)
+        if (b == p->stage_end[2] && d_emb_l) {
+            if (p->head_pos != AFLOC_LAYOUT_NONE)
+                ops->position_add_backward(dev, grads + p->head_pos, d_emb_l, B, p->D, p->side[2],
+                                           p->side[2]);
             ops->conv2d_backward(dev, g1, grads + p->head_l_w, NULL, d_emb_l, A + blk->in,
                                  params + p->head_l_w, B, p->chans[2], p->side[2], p->side[2],
                                  p->D, 1, 1, 0, scratch);
+        }
         if (b == p->stage_end[1] && d_emb_l2)
             ops->conv2d_backward(dev, g1, grads + p->head_l2_w, NULL, d_emb_l2, A + blk->in,
                                  params + p->head_l2_w, B, p->chans[1], p->side[1], p->side[1],

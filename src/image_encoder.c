@@ -169,9 +169,13 @@ afloc_status afloc_image_encoder_forward(const afloc_model *model, afloc_workspa
         if (s == 1 && outputs->local2)
             ops->conv2d_forward(outputs->local2, P, inf->local2_weight, NULL, NULL, 0, 1,
                                 inf->chans[1], side, side, inf->D, 1, 1, 0, scratch);
-        if (s == 2 && outputs->local)
+        if (s == 2 && outputs->local) {
             ops->conv2d_forward(outputs->local, P, inf->local_weight, NULL, NULL, 0, 1,
                                 inf->chans[2], side, side, inf->D, 1, 1, 0, scratch);
+            if (inf->local_position) /* config local_position (cpu/position.c) */
+                ops->position_add_forward(outputs->local, inf->local_position, 1, inf->D, side,
+                                          side);
+        }
         if (s == 3 && outputs->global) {
             ops->global_avgpool_forward(pooled, P, 1, inf->chans[3], side, side);
             ops->linear_forward(outputs->global, pooled, inf->global_weight, inf->global_bias, 0,

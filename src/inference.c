@@ -174,6 +174,10 @@ static afloc_status prepare_resnet(const afloc_model *model, struct afloc_infere
                          &inf->local_weight, "img_encoder.local_embedder.weight"));
     AFLOC_TRY(find_param(model, (size_t)cfg->embedding_dim * (size_t)inf->chans[1],
                          &inf->local2_weight, "img_encoder.local2_embedder.weight"));
+    inf->local_position = NULL;
+    if (cfg->local_position)
+        AFLOC_TRY(find_param(model, (size_t)cfg->embedding_dim * 2, &inf->local_position,
+                             "img_encoder.local_position.weight"));
     return AFLOC_OK;
 }
 

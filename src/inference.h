@@ -63,6 +63,7 @@ struct afloc_inference {
     const float           *global_bias;        /* (D)              */
     const float           *local_weight;       /* (D, 4·planes[2]) */
     const float           *local2_weight;      /* (D, 4·planes[1]) */
+    const float           *local_position;     /* (D, 2), NULL unless config local_position */
     int32_t crop;       /* model frame side (config crop_size, 224)          */
     int32_t up;         /* encoder input side after upsampling (299)         */
     int32_t side[4];    /* output side of each stage (75, 38, 19, 10)        */

@@ -262,7 +262,11 @@ static void init_param(float *values, const afloc_param *p, uint64_t seed) {
     int head = !resnet && starts_with(p->name, "img_encoder.");
     switch (p->kind) {
     case AFLOC_PARAM_WEIGHT:
-        if (resnet) { /* kaiming_normal_(mode="fan_out", nonlinearity="relu") */
+        if (strcmp(p->name, "img_encoder.local_position.weight") == 0) {
+            /* zero: the term starts switched off, so a model given it (afloc init --weights)
+             * computes exactly what it computed without it until training moves it */
+            fill_constant(values, p->count, 0.0f);
+        } else if (resnet) { /* kaiming_normal_(mode="fan_out", nonlinearity="relu") */
             double fan_out = (double)p->count / (double)p->shape[1];
             fill_normal(values, p->count, key, sqrt(2.0 / fan_out));
         } else if (head) { /* kaiming_uniform_(a=√5): gain √(1/3), bound gain·√(3/fan_in) */

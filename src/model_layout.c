@@ -180,6 +180,13 @@ afloc_status afloc_layout_image_heads(size_t *g_w, size_t *g_b, size_t *l_w, siz
     return AFLOC_OK;
 }
 
+afloc_status afloc_layout_local_position(size_t *offset, const afloc_model *model, const char *fn) {
+    *offset = AFLOC_LAYOUT_NONE;
+    if (!model->config.local_position) return AFLOC_OK;
+    return afloc_layout_find(offset, model, "img_encoder.local_position.weight",
+                             (size_t)model->config.embedding_dim * 2, fn);
+}
+
 void afloc_layout_bert_layer_acts(afloc_bert_layer_acts *a, size_t *used, size_t align, size_t T,
                                   size_t C, size_t I, size_t NH, int dropout) {
     const size_t TC = T * C, P = NH * T * T;

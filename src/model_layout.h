@@ -97,4 +97,10 @@ afloc_status afloc_layout_resnet(afloc_resnet_planner *pl, const afloc_model *mo
 afloc_status afloc_layout_image_heads(size_t *g_w, size_t *g_b, size_t *l_w, size_t *l2_w,
                                       const afloc_model *model, const char *fn);
 
+/* afloc_layout_local_position's offset for a model without the position term. */
+#define AFLOC_LAYOUT_NONE ((size_t)-1)
+/* The param offset of img_encoder.local_position.weight (D x 2 floats) when the config sets
+ * local_position, else AFLOC_LAYOUT_NONE. */
+afloc_status afloc_layout_local_position(size_t *offset, const afloc_model *model, const char *fn);
+
 #endif

@@ -38,6 +38,7 @@ struct afloc_train_image_plan {
     int32_t block_count, stage_end[4];
     block  *blocks;
     size_t  head_g_w, head_g_b, head_l_w, head_l2_w; /* param offsets */
+    size_t  head_pos; /* local_position's, AFLOC_LAYOUT_NONE without it */
     /* arena offsets */
     size_t x, x299, w1sum, pool, pooled, emb_g, emb_l, emb_l2;
     size_t g0, g1, t1, t2, t3, dpooled, dw1sum, shortcut, scratch;
@@ -102,6 +103,7 @@ afloc_status afloc_train_image_plan_create(afloc_train_image_plan **out, const a
     if (status == AFLOC_OK)
         status = afloc_layout_image_heads(&p->head_g_w, &p->head_g_b, &p->head_l_w,
                                           &p->head_l2_w, model, fn);
+    if (status == AFLOC_OK) status = afloc_layout_local_position(&p->head_pos, model, fn);
     if (status != AFLOC_OK) {
         afloc_train_image_plan_free(p);
         return status;
@@ -236,6 +238,9 @@ afloc_status afloc_train_image_forward(afloc_train_image_plan *plan, float *para
                              p->chans[1], p->side[1], p->side[1], p->D, 1, 1, 0, A + p->scratch);
     afloc_cpu_conv2d_forward(A + p->emb_l, l3, params + p->head_l_w, NULL, NULL, 0, B,
                              p->chans[2], p->side[2], p->side[2], p->D, 1, 1, 0, A + p->scratch);
+    if (p->head_pos != AFLOC_LAYOUT_NONE)
+        afloc_cpu_position_add_forward(A + p->emb_l, params + p->head_pos, B, p->D, p->side[2],
+                                       p->side[2]);
     afloc_cpu_global_avgpool_forward(A + p->pooled, l4, B, p->chans[3], p->side[3], p->side[3]);
     afloc_cpu_linear_forward(A + p->emb_g, A + p->pooled, params + p->head_g_w,
                              params + p->head_g_b, 0, B, p->chans[3], p->D);
@@ -323,10 +328,14 @@ afloc_status afloc_train_image_backward(afloc_train_image_plan *plan, float *gra
         const block *blk = &p->blocks[b];
         memset(g1, 0, block_in_floats(p, blk) * sizeof(float));
         /* the input of stage s's first block is stage s-1's output: add that stage's head */
-        if (b == p->stage_end[2] && d_emb_l)
+        if (b == p->stage_end[2] && d_emb_l) {
+            if (p->head_pos != AFLOC_LAYOUT_NONE)
+                afloc_cpu_position_add_backward(grads + p->head_pos, d_emb_l, B, p->D,
+                                                p->side[2], p->side[2]);
             afloc_cpu_conv2d_backward(g1, grads + p->head_l_w, NULL, d_emb_l, A + blk->in,
                                       params + p->head_l_w, B, p->chans[2], p->side[2],
                                       p->side[2], p->D, 1, 1, 0, A + p->scratch);
+        }
         if (b == p->stage_end[1] && d_emb_l2)
             afloc_cpu_conv2d_backward(g1, grads + p->head_l2_w, NULL, d_emb_l2, A + blk->in,
                                       params + p->head_l2_w, B, p->chans[1], p->side[1],

@@ -439,7 +439,10 @@ AFLOC_API afloc_status afloc_text_clean_prompt(const char *text, size_t text_len
  * layernorm_eps 1e-12, last_n_layers 4, token_length 97, captions_per_image 5,
  * embedding_dim 768, temp1 4, temp2 5, temp3 10, gaussian_sigma 1.5, gaussian_truncate 4,
  * map_alignment 0 (the heatmap read-out localize uses by default: 0 the paper's, 1 centred on
- * the receptive fields; see afloc_localize_options).
+ * the receptive fields; see afloc_localize_options), local_position 0 (1 adds the tensor
+ * img_encoder.local_position.weight (D, 2), zero at creation: a learned linear function of each
+ * cell's position in the grid added to the deep-local embedding, so that a map can follow a
+ * prompt's side; libafloc's, not in the paper).
  * An unknown key, a wrong JSON type or a non-integer for an integer key is AFLOC_ERR_FORMAT; a
  * value out of range or inconsistent (bert_hidden % bert_heads != 0, embedding_dim != bert_hidden,
  * token_length > max_positions, last_n_layers > bert_layers, crop_size > image_size) is

@@ -5,7 +5,8 @@
  * PyTorch parity tests use the same bound). Two configs: the tiny CLI config and the paper's
  * (ResNet-50 + 12-layer BERT, a generated 28996-token vocabulary). Then a batch of 4 images
  * through the device encoder at once against the CPU per image, and the device map pipeline
- * (afloc_device_localize; the tiny model also with the centred read-out, map_alignment 1), in
+ * (afloc_device_localize; the tiny model also with the centred read-out, map_alignment 1, and
+ * with the position term of the deep-local embedding, local_position 1), in
  * fp32 and in bf16 mode (tolerance 1e-2: bf16 GEMMs and TF32
  * convolutions through the whole trunk; measured 2.8e-3 on an H200); last, the paper model on a
  * context created with precision AFLOC_PRECISION_BF16 (the public switch), same tolerance. */
@@ -13,6 +14,7 @@
 #include "cpu/cpu_ops.h"
 #include "device_model.h"
 #include "inference.h"
+#include "model_layout.h"
 
 /* The paper config's vocabulary size, filled with made-up tokens after the tiny vocabulary. */
 static char *paper_vocab(const char *tiny, size_t tiny_size, size_t *size) {
@@ -232,6 +234,36 @@ int main(void) {
         afloc_model_free(cpu);
         afloc_model_free(gpu);
         free(centred);
+    }
+    /* the position term of the deep-local embedding (config local_position 1, kernels/position.cu):
+     * it is zero at creation, so a CPU model gets non-zero values and is saved, and both contexts
+     * load that file */
+    char *positioned = test_json_add(config, "\"local_position\":1");
+    CHECK(positioned != NULL);
+    if (positioned) {
+        afloc_model *source = make_model(cpu_context, positioned, vocab, vocab_size);
+        size_t at = 0;
+        CHECK_STATUS(afloc_layout_local_position(&at, source, "test"), AFLOC_OK);
+        for (int32_t k = 0; k < 2 * source->config.embedding_dim && at != AFLOC_LAYOUT_NONE; k++)
+            source->params[at + (size_t)k] = 0.5f * (float)cos(1.3 * k);
+        char saved[] = "/tmp/afloc_cuda_position_XXXXXX";
+        int fd = mkstemp(saved);
+        CHECK(fd >= 0);
+        if (fd >= 0) close(fd);
+        CHECK_STATUS(afloc_model_save(source, saved), AFLOC_OK);
+        afloc_model_free(source);
+        cpu = NULL;
+        gpu = NULL;
+        CHECK_STATUS(afloc_model_load(cpu_context, saved, &cpu), AFLOC_OK);
+        CHECK_STATUS(afloc_model_load(t.context, saved, &gpu), AFLOC_OK);
+        unlink(saved);
+        if (cpu && gpu) {
+            compare_models("tiny position", cpu, gpu, 1e-4);
+            compare_batch("tiny position", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_FP32, 1e-4);
+        }
+        afloc_model_free(cpu);
+        afloc_model_free(gpu);
+        free(positioned);
     }
 
     size_t pv_size = 0;

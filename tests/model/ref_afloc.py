@@ -55,6 +55,7 @@ DEFAULT_CONFIG = {
     "last_n_layers": 4, "token_length": 97, "captions_per_image": 5,
     "embedding_dim": 768, "temp1": 4.0, "temp2": 5.0, "temp3": 10.0,
     "gaussian_sigma": 1.5, "gaussian_truncate": 4.0, "map_alignment": 0,
+    "local_position": 0,
 }
 
 # Small: every code path of the default, tiny widths. The geometry (224 -> 299 -> 38/19/10) is
@@ -73,12 +74,14 @@ LIST_KEYS = {"resnet_blocks", "resnet_planes"}
 
 
 def load_config(name):
-    """'default', 'small' or a JSON file with any subset of the C keys (unknown keys rejected)."""
+    """'default', 'small', 'small_position' or a JSON file with any subset of the C keys (unknown keys rejected)."""
     cfg = json.loads(json.dumps(DEFAULT_CONFIG))
     if name == "default":
         over = {}
     elif name == "small":
         over = SMALL_OVERRIDES
+    elif name == "small_position":  # small with libafloc's position term (local_position 1)
+        over = dict(SMALL_OVERRIDES, local_position=1)
     else:
         with open(name) as f:
             over = json.load(f)
@@ -160,6 +163,10 @@ class ImageEncoder(nn.Module):
         self.local2_embedder = nn.Conv2d(4 * planes[1], d, kernel_size=1, bias=False)
         if cfg["use_local_f_embedder"]:
             self.local_f_embedder = nn.Conv2d(4 * planes[3], d, kernel_size=1, bias=False)
+        if cfg["local_position"]:
+            # libafloc's position term (not in the paper): a Linear(2, d) of the cell's (x, y),
+            # each in [-1, 1] across the grid, added to the deep-local embedding
+            self.local_position = nn.Linear(2, d, bias=False)
         self.pool = nn.AdaptiveAvgPool2d((1, 1))
 
     def forward(self, x):
@@ -180,6 +187,13 @@ class ImageEncoder(nn.Module):
         g = self.pool(x).flatten(1)
         out["img_emb_g"] = self.global_embedder(g)
         out["img_emb_l"] = self.local_embedder(out["layer3"])
+        if hasattr(self, "local_position"):
+            H, W = out["img_emb_l"].shape[2:]
+            ys = torch.linspace(-1.0, 1.0, H) if H > 1 else torch.zeros(1)
+            xs = torch.linspace(-1.0, 1.0, W) if W > 1 else torch.zeros(1)
+            yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+            coords = torch.stack([xx, yy], dim=-1)                       # [H, W, 2]
+            out["img_emb_l"] = out["img_emb_l"] + self.local_position(coords).permute(2, 0, 1)[None]
         out["img_emb_l2"] = self.local2_embedder(out["layer2"])
         if hasattr(self, "local_f_embedder"):
             out["img_emb_lf"] = self.local_f_embedder(out["layer4"])

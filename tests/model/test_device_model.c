@@ -9,6 +9,7 @@
 #include "device_model.h"
 #include "host_device_ops.h"
 #include "inference.h"
+#include "model_layout.h"
 #include "test_util.h"
 
 
@@ -47,12 +48,28 @@ int main(int argc, char **argv) {
         free(config);
         config = with;
     }
+    /* `position`: the position term of the deep-local embedding (config local_position 1), set to
+     * non-zero values below (it is zero at creation) */
+    const int position = argc > 1 && !strcmp(argv[1], "position");
+    if (position) {
+        char *with = test_json_add(config, "\"local_position\":1");
+        if (!with) return 1;
+        free(config);
+        config = with;
+    }
     afloc_context *context = NULL;
     CHECK_STATUS(afloc_context_create(NULL, &context), AFLOC_OK);
     afloc_model *model = NULL;
     CHECK_STATUS(afloc_model_create(context, config, vocab, vocab_size, 3, &model), AFLOC_OK);
     if (!model) return 1;
     const struct afloc_inference *inf = model->inference;
+    if (position) {
+        size_t at = 0;
+        CHECK_STATUS(afloc_layout_local_position(&at, model, "test"), AFLOC_OK);
+        CHECK(at != AFLOC_LAYOUT_NONE && inf->local_position == model->params + at);
+        for (int32_t k = 0; k < 2 * inf->D && at != AFLOC_LAYOUT_NONE; k++)
+            model->params[at + (size_t)k] = 0.5f * (float)cos(1.3 * k);
+    }
 
     /* A batch of 3 frames through the device encoder vs the host encoder one by one. */
     enum { B = 3 };

@@ -309,9 +309,13 @@ static void trainer_device_path(afloc_context *cpu_context) {
     afloc_context_free(c2);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    /* `position`: the model with the position term of the deep-local embedding (config
+     * local_position 1; zero at creation, so the first step's update makes it non-zero and the
+     * later steps compare its forward as well as its gradient) */
+    const int position = argc > 1 && !strcmp(argv[1], "position");
     afloc_context *context = NULL;
-    afloc_model *model = fixture_model(&context, 1, 5, "");
+    afloc_model *model = fixture_model(&context, 1, 5, position ? ",\"local_position\":1" : "");
     if (!model) return 1;
     run_pair(model, 0.1f, 1, 1, 1, B, "dropout 0.1, weights (1,1,1)");
     run_pair(model, 0.1f, 1, 1, 0, B, "dropout 0.1, weights (1,1,0)");

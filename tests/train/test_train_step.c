@@ -11,7 +11,8 @@
  *  2. 10 afloc_train_step_run steps (lr 2e-5) and a final forward: the loss trajectory against
  *     trajectory.loss (TRAJ_REL); grad-None tensors untouched by Adam; final.<name> parameters
  *     (FINAL_REL). Then misuse.
- * Usage: test_train_step [--keep DIR] */
+ * Usage: test_train_step [CONFIG] [--keep DIR]   (CONFIG: ref_afloc.py config name, default small;
+ *        small_position adds the position term of config local_position) */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdint.h>
@@ -306,6 +307,12 @@ static void check_after_steps(const afloc_model *model, const float *initial) {
 }
 
 int main(int argc, char **argv) {
+    /* [CONFIG] [--keep DIR]: CONFIG is ref_afloc.py's config name (default small) */
+    const char *config = argc > 1 && strcmp(argv[1], "--keep") ? argv[1] : "small";
+    if (argc > 1 && strcmp(argv[1], "--keep")) {
+        argc--;
+        argv++;
+    }
     const char *keep = argc > 2 && !strcmp(argv[1], "--keep") ? argv[2] : NULL;
     const char *py = getenv("AFLOC_ORACLE_PYTHON");
     const char *src = getenv("AFLOC_SOURCE_DIR");
@@ -327,8 +334,9 @@ int main(int argc, char **argv) {
     }
     const double t0 = test_now();
     snprintf(cmd, sizeof cmd,
-             "\"%s\" \"%s/tests/model/ref_train.py\" --config small --seed 1 --batch %d "
-             "--steps %d --out \"%s\" --threads 2 --no-selfcheck >&2", py, src, B, STEPS, dir);
+             "\"%s\" \"%s/tests/model/ref_train.py\" --config %s --seed 1 --batch %d "
+             "--steps %d --out \"%s\" --threads 2 --no-selfcheck >&2", py, src, config, B, STEPS,
+             dir);
     if (oracle_run(cmd) != 0) {
         fprintf(stderr, "test_train_step: the oracle failed\n");
         return 1;

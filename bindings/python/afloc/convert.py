@@ -16,7 +16,7 @@ What it does (MODEL.md §10):
      `embeddings.position_ids`.
   3. Infers the libafloc config (the keys of src/config.h) from the tensor shapes (ResNet blocks,
      planes, width, stem; BERT layers, hidden, intermediate, vocabulary, positions; embedding dim;
-     local_f_embedder present or not) and from hyper_parameters (last_n_layers, temperatures,
+     local_f_embedder and libafloc's local_position present or not) and from hyper_parameters (last_n_layers, temperatures,
      word_num, captions_per_image, crop size), refusing settings libafloc does not implement
      (aggregate_method other than "sum", agg_tokens/take_sent_as_units false, text norm true,
      transforms.norm other than "half"). BERT's head count is not in the checkpoint: hidden/64
@@ -294,6 +294,9 @@ def infer_config(tensors, hparams):
     cfg["bert_heads"] = cfg["bert_hidden"] // 64 if cfg["bert_hidden"] % 64 == 0 else 1
     cfg["embedding_dim"] = int(_shape(tensors, "img_encoder.global_embedder.weight")[0])
     cfg["use_local_f_embedder"] = int("img_encoder.local_f_embedder.weight" in tensors)
+    # libafloc's position term (not in official checkpoints; a PyTorch model built like
+    # tests/model/ref_afloc.py with it converts too)
+    cfg["local_position"] = int("img_encoder.local_position.weight" in tensors)
 
     notes = []
     for key, dotted in (("last_n_layers", "model.text.last_n_layers"), ("temp1", "model.afloc.temp1"),
