@@ -3,14 +3,18 @@
  * from the right one, so a prompt's side word ("left", "right") cannot move the map. The term adds
  * to every cell a learned linear function of where the cell is:
  *   y[b, c, h, w] += weight[c, 0]·px(w) + weight[c, 1]·py(h),
- *   px(w) = 2w/(W − 1) − 1 (0 when W = 1), py likewise: −1 at the first cell, +1 at the last.
- * weight is (C, 2), the weight of an nn.Linear(2, C, bias=False) applied to (px, py). */
+ *   px(w) = w − (W − 1)/2, py(h) = h − (H − 1)/2: the offset from the grid's centre in cells.
+ * weight is (C, 2), the weight of an nn.Linear(2, C, bias=False) applied to (px, py). Cells, not
+ * a [−1, 1] range, because the weight starts at zero and Adam moves it by about the learning rate
+ * per step: in cells a 32 x 32 grid's edge is 15.5 units out, so the term reaches the scale of the
+ * raw map (tens) within a fine-tuning run instead of staying a hundredth of it. The coordinates
+ * are exact in float. */
 #include <math.h>
 
 #include "cpu/cpu_ops.h"
 
 float afloc_position_coordinate(int32_t i, int32_t n) {
-    return n > 1 ? 2.0f * (float)i / (float)(n - 1) - 1.0f : 0.0f;
+    return (float)i - 0.5f * (float)(n - 1);
 }
 
 void afloc_cpu_position_add_forward(float *y, const float *weight, int32_t B, int32_t C,

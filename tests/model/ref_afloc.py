@@ -165,7 +165,7 @@ class ImageEncoder(nn.Module):
             self.local_f_embedder = nn.Conv2d(4 * planes[3], d, kernel_size=1, bias=False)
         if cfg["local_position"]:
             # libafloc's position term (not in the paper): a Linear(2, d) of the cell's (x, y),
-            # each in [-1, 1] across the grid, added to the deep-local embedding
+            # its offset from the grid's centre in cells, added to the deep-local embedding
             self.local_position = nn.Linear(2, d, bias=False)
         self.pool = nn.AdaptiveAvgPool2d((1, 1))
 
@@ -189,8 +189,9 @@ class ImageEncoder(nn.Module):
         out["img_emb_l"] = self.local_embedder(out["layer3"])
         if hasattr(self, "local_position"):
             H, W = out["img_emb_l"].shape[2:]
-            ys = torch.linspace(-1.0, 1.0, H) if H > 1 else torch.zeros(1)
-            xs = torch.linspace(-1.0, 1.0, W) if W > 1 else torch.zeros(1)
+            dt = out["img_emb_l"].dtype  # float64 in ref_train.py's double pass
+            ys = torch.arange(H, dtype=dt) - (H - 1) / 2.0
+            xs = torch.arange(W, dtype=dt) - (W - 1) / 2.0
             yy, xx = torch.meshgrid(ys, xs, indexing="ij")
             coords = torch.stack([xx, yy], dim=-1)                       # [H, W, 2]
             out["img_emb_l"] = out["img_emb_l"] + self.local_position(coords).permute(2, 0, 1)[None]
@@ -390,6 +391,12 @@ def make_model(cfg, seed):
             else:
                 p.copy_(std * torch.randn(p.shape, generator=gen))
     calibrate_batchnorm(model.img_encoder, cfg, gen)
+    if hasattr(model.img_encoder, "local_position"):
+        # the position term in cell units (up to 9 cells out at 19x19): weights N(0, 0.1) give
+        # a term as large as img_emb_l (std ~1) near the edges, where a trained one matters
+        with torch.no_grad():
+            w = model.img_encoder.local_position.weight
+            w.copy_(0.1 * torch.randn(w.shape, generator=gen))
     model.eval()
     return model
 

@@ -1,7 +1,7 @@
 """ref_position.py: the position term of the deep-local embedding (config local_position, libafloc's,
 not in the paper) as torch computes it, reference cases for test_position.c:
   y = x + einsum('ck,bkhw->bchw', weight, coords), coords[0] = px(w), coords[1] = py(h),
-  px(w) = 2w/(W - 1) - 1 (0 when W = 1),
+  px(w) = w - (W - 1)/2, py(h) = h - (H - 1)/2 (offsets from the grid's centre in cells),
 forward and, by autograd, dweight for a random upstream gradient dy. Case i writes p<i>.params
 (int32: B C H W), p<i>.x, p<i>.weight, p<i>.y, p<i>.dy, p<i>.dweight."""
 import torch
@@ -21,7 +21,7 @@ CASES = [
 
 def coords(H, W):
     def axis(n):
-        return (2.0 * torch.arange(n, dtype=torch.float32) / (n - 1) - 1.0) if n > 1 else torch.zeros(n)
+        return torch.arange(n, dtype=torch.float32) - (n - 1) / 2.0
     py, px = torch.meshgrid(axis(H), axis(W), indexing="ij")
     return torch.stack([px, py])                           # (2, H, W)
 

@@ -7,7 +7,7 @@
 #include "ops_io.h"
 
 /* Forward: torch adds the term computed in double and rounded once; libafloc adds fmaf(wx, px,
- * wy·py) in float, so |y| <= ~7 differs by a few ulp. Backward: both sum in double over at most
+ * wy·py) in float, so |y| <= ~65 differs by a few ulp. Backward: both sum in double over at most
  * 2·32·32 cells and round once, so they agree to float rounding. */
 static const ops_tolerance TOLERANCE[] = {{"forward", 4e-6f, 2e-6f}, {"dweight", 1e-5f, 2e-6f}};
 
