@@ -165,8 +165,11 @@ static afloc_status finish(afloc_model *model, const char *vocab, size_t bytes, 
 }
 
 /* The table as the model file layer's expected schema (all F32). Caller frees. */
-static afloc_status expected_schema(const afloc_param_table *table, const char *function,
-                                    afloc_mf_expected **out) {
+/* The tensor an import may lack: the position term (config local_position) starts at zero, off. */
+static const char optional_on_import[] = "img_encoder.local_position.weight";
+
+static afloc_status expected_schema(const afloc_param_table *table, int32_t import,
+                                    const char *function, afloc_mf_expected **out) {
     afloc_mf_expected *expected = afloc_calloc((size_t)table->count + 1, sizeof *expected);
     if (!expected)
         return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: cannot allocate the schema (%d tensors)", function,
@@ -177,20 +180,23 @@ static afloc_status expected_schema(const afloc_param_table *table, const char *
         expected[i].dtype = AFLOC_ST_F32;
         expected[i].rank  = p->rank;
         memcpy(expected[i].shape, p->shape, (size_t)p->rank * sizeof p->shape[0]);
+        expected[i].optional = import && strcmp(p->name, optional_on_import) == 0;
     }
     *out = expected;
     return AFLOC_OK;
 }
 
 /* Checks `st` against the table of `config`, then builds a model holding its tensors (the
- * vocabulary is attached by the caller). */
+ * vocabulary is attached by the caller). `import`: plain tensors from elsewhere, which may lack the
+ * position term (zero-filled then); a model file must hold every tensor of its config. */
 static afloc_status model_from_tensors(const afloc_context *context, const afloc_config *config,
-                                       const afloc_st_file *st, const char *function, afloc_model **out) {
+                                       const afloc_st_file *st, int32_t import, const char *function,
+                                       afloc_model **out) {
     afloc_param_table table = {0};
     afloc_status status = afloc_params_build(&table, config);
     if (status != AFLOC_OK) return rewrap(status, function, "parameter table");
     afloc_mf_expected *expected = NULL;
-    status = expected_schema(&table, function, &expected);
+    status = expected_schema(&table, import, function, &expected);
     if (status == AFLOC_OK) status = afloc_mf_check_schema(st, expected, table.count, function);
     afloc_free(expected);
     afloc_params_free(&table);
@@ -200,8 +206,12 @@ static afloc_status model_from_tensors(const afloc_context *context, const afloc
     AFLOC_TRY(model_new(context, config, function, &model));
     for (int32_t i = 0; i < model->table.count && status == AFLOC_OK; i++) {
         const afloc_param *p = &model->table.params[i];
-        status = afloc_st_tensor_copy(st, afloc_st_find(st, p->name), model->params + p->offset,
-                                      p->count * sizeof(float));
+        const int32_t index = afloc_st_find(st, p->name);
+        if (index < 0) { /* an optional tensor the schema check let pass */
+            memset(model->params + p->offset, 0, p->count * sizeof(float));
+            continue;
+        }
+        status = afloc_st_tensor_copy(st, index, model->params + p->offset, p->count * sizeof(float));
     }
     if (status != AFLOC_OK) {
         afloc_model_free(model);
@@ -337,7 +347,7 @@ afloc_status afloc_model_load(afloc_context *context, const char *path, afloc_mo
                                                  "afloc_model_load: afloc.config");
     if (status == AFLOC_ERR_INVALID_ARGUMENT) status = recode(AFLOC_ERR_FORMAT); /* the file is wrong */
     afloc_model *model = NULL;
-    if (status == AFLOC_OK) status = model_from_tensors(context, &config, file->st, fn, &model);
+    if (status == AFLOC_OK) status = model_from_tensors(context, &config, file->st, 0, fn, &model);
     if (status == AFLOC_OK) {
         size_t bytes = 0;
         const unsigned char *vocab = afloc_mf_vocab(file, &bytes);
@@ -362,7 +372,7 @@ afloc_status afloc_model_import_safetensors(afloc_context *context, const char *
     afloc_st_file *st = NULL;
     AFLOC_TRY(afloc_st_read_file(tensors_path, NULL, fn, &st));
     afloc_model *model = NULL;
-    afloc_status status = model_from_tensors(context, &config, st, fn, &model);
+    afloc_status status = model_from_tensors(context, &config, st, 1, fn, &model);
     afloc_st_free(st);
     if (status != AFLOC_OK) return status;
     return finish(model, vocab, vocab_size, AFLOC_ERR_INVALID_ARGUMENT, fn, out);

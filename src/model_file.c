@@ -109,6 +109,7 @@ afloc_status afloc_mf_check_schema(const afloc_st_file *file, const afloc_mf_exp
     for (int32_t e = 0; e < expected_count && status == AFLOC_OK; e++) {
         const afloc_mf_expected *x = &expected[e];
         int32_t index = afloc_st_find(file, x->name);
+        if (index < 0 && x->optional) continue;
         if (index < 0) {
             status = afloc_fail(AFLOC_ERR_SCHEMA, "%s: tensor \"%.96s\" is missing", function, x->name);
             break;

@@ -23,6 +23,7 @@ typedef struct afloc_mf_expected {
     afloc_st_dtype  dtype;
     int32_t         rank;
     int64_t         shape[AFLOC_ST_MAX_RANK];
+    int32_t         optional; /* 1: may be absent (the caller then fills it); if present, checked */
 } afloc_mf_expected;
 
 typedef struct afloc_model_file {

@@ -495,7 +495,9 @@ AFLOC_API afloc_status afloc_model_load(afloc_context *context, const char *path
  * file (its __metadata__ is ignored; checksums in it are verified when present) whose F32
  * tensors are exactly the parameter table of `config_json` (NULL = the paper's), named as in the
  * official checkpoint without the "afloc." prefix (MODEL.md §10.2), with no num_batches_tracked
- * or position_ids entries. `vocab`/`vocab_size` as in afloc_model_create. This is how the
+ * or position_ids entries; one exception: img_encoder.local_position.weight (config
+ * local_position 1) may be absent and then starts at zero, the term off, which is how `afloc init
+ * --weights` gives a trained model the position term to fine-tune. `vocab`/`vocab_size` as in afloc_model_create. This is how the
  * checkpoint converter hands its tensors to the library; afloc_model_save then writes the model
  * file. Returns the codes of afloc_model_load (a tensor mismatch is AFLOC_ERR_SCHEMA), plus
  * those of afloc_model_create for the config and the vocabulary. Thread-safe. Since 0.1. */

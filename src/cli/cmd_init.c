@@ -3,7 +3,8 @@
  * training from scratch, and a way to get a model file of any size for tests and benchmarks.
  * With --weights it takes every tensor from an existing model file instead, under a new config
  * of the same tensor shapes (e.g. another upsample_size: the convolutions do not depend on it),
- * which is how a model trained at one resolution continues at another. */
+ * which is how a model trained at one resolution continues at another; or with local_position
+ * set, which adds that term at zero to a model trained without it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,8 @@ static const char usage[] =
     "model config keys (see `afloc init --print-config`); missing keys take the paper's values.\n"
     "The vocabulary must have exactly vocab_size tokens, one per line.\n"
     "--weights: take all weights from MODEL (a model file) instead of initialising them; the\n"
-    "config must give the same tensors (it may change e.g. upsample_size or gaussian_sigma).\n"
+    "config must give the same tensors (it may change e.g. upsample_size or gaussian_sigma, or\n"
+    "set local_position 1 for a MODEL without it: that term then starts at zero).\n"
     "The seed is then unused.\n";
 
 /* Reads a whole text file into a NUL-terminated buffer; NULL on failure (message printed). */

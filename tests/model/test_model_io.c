@@ -13,6 +13,7 @@
 #include "context.h"
 #include "model.h"
 #include "model_file.h"
+#include "model_layout.h"
 #include "params.h"
 #include "test_util.h"
 
@@ -391,6 +392,39 @@ static void test_schema(afloc_context *context) {
     CHECK_STATUS(afloc_model_import_safetensors(context, path, config, vocab16, sizeof vocab16 - 1, &b),
                  AFLOC_ERR_SCHEMA);
     CHECK(strstr(afloc_last_error(), "\"img_encoder.local_f_embedder.weight\" is missing") != NULL);
+    /* the position term may be absent from imported tensors: it starts at zero, the rest as read */
+    char *positioned = strdup(config); /* the same config with local_position 1 */
+    char *key = positioned ? strstr(positioned, "\"local_position\"") : NULL;
+    char *zero = key ? strchr(key, '0') : NULL;
+    CHECK(zero != NULL);
+    if (zero) *zero = '1';
+    path_in_dir(path, sizeof path, "plain.safetensors");
+    b = NULL;
+    if (positioned)
+        CHECK_STATUS(afloc_model_import_safetensors(context, path, positioned, vocab16,
+                                                    sizeof vocab16 - 1, &b), AFLOC_OK);
+    if (b) {
+        CHECK(b->table.count == a->table.count + 1);
+        for (int32_t i = 0; i < b->table.count; i++) {
+            const afloc_param *p = &b->table.params[i];
+            size_t at = 0;
+            if (!strcmp(p->name, "img_encoder.local_position.weight")) {
+                for (size_t k = 0; k < p->count; k++) CHECK(b->params[p->offset + k] == 0.0f);
+            } else {
+                CHECK_STATUS(afloc_layout_find(&at, a, p->name, p->count, "test"), AFLOC_OK);
+                CHECK(memcmp(b->params + p->offset, a->params + at, p->count * sizeof(float)) == 0);
+            }
+        }
+    }
+    afloc_model_free(b);
+    /* ... but a model file must hold every tensor its config names */
+    path_in_dir(path, sizeof path, "position-missing.safetensors");
+    if (positioned) {
+        write_edited(a, path, EDIT_NONE, "", positioned, vocab16, sizeof vocab16 - 1, 0);
+        expect_load_error(context, path, AFLOC_ERR_SCHEMA,
+                          "\"img_encoder.local_position.weight\" is missing", NULL);
+    }
+    free(positioned);
     afloc_free(config);
     afloc_model_free(a);
 }

@@ -21,13 +21,13 @@ static uint64_t rng(void) {
 
 enum { N_PARAMS = 7 };
 static const afloc_mf_expected params[N_PARAMS] = {
-    {"img.conv.weight", AFLOC_ST_F32, 4, {8, 3, 7, 7}},
-    {"img.bn.weight", AFLOC_ST_F32, 1, {8}},
-    {"img.bn.bias", AFLOC_ST_F32, 1, {8}},
-    {"txt.q.weight", AFLOC_ST_F32, 2, {16, 16}},
-    {"txt.k.weight", AFLOC_ST_F32, 2, {16, 16}},
-    {"txt.emb", AFLOC_ST_F32, 2, {256, 16}},
-    {"txt.ids", AFLOC_ST_I32, 1, {4}},
+    {"img.conv.weight", AFLOC_ST_F32, 4, {8, 3, 7, 7}, 0},
+    {"img.bn.weight", AFLOC_ST_F32, 1, {8}, 0},
+    {"img.bn.bias", AFLOC_ST_F32, 1, {8}, 0},
+    {"txt.q.weight", AFLOC_ST_F32, 2, {16, 16}, 0},
+    {"txt.k.weight", AFLOC_ST_F32, 2, {16, 16}, 0},
+    {"txt.emb", AFLOC_ST_F32, 2, {256, 16}, 0},
+    {"txt.ids", AFLOC_ST_I32, 1, {4}, 0},
 };
 static const char config[] = "{\"embedding_dim\":16,\"temperature_global\":10.0,\"layers\":[1,1],\"name\":\"tiny\"}";
 static const char vocab[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\nlung\n##s\n\xC3\xA9t\xC3\xA9\n";
@@ -166,7 +166,7 @@ static void model_file_cases(unsigned char **model, size_t *model_size) {
     /* S21: valid file, wrong model. */
     afloc_mf_expected e[N_PARAMS + 1];
     memcpy(e, params, sizeof params);
-    e[N_PARAMS] = (afloc_mf_expected){"img.extra", AFLOC_ST_F32, 1, {8}};
+    e[N_PARAMS] = (afloc_mf_expected){"img.extra", AFLOC_ST_F32, 1, {8}, 0};
     named("S21 expected tensor missing", parse_model(*model, *model_size, e, N_PARAMS + 1), AFLOC_ERR_SCHEMA);
     memcpy(e, params, sizeof params);
     e[1].dtype = AFLOC_ST_I32;
