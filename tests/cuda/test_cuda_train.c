@@ -21,6 +21,7 @@
  *  it and one on the CPU model: 2 steps each (losses within LOSS_REL), a checkpoint written by the
  *  CUDA trainer resumed by the CPU trainer, one more step on both (within LOSS_REL), then
  *  afloc_trainer_update_model on the CUDA model (re-uploads its inference copy).
+ *  Then the fp32 comparison again on the tiny model with config local_position 1.
  * Exits 77 without a device (cuda_test_open). */
 #include "cuda_test.h"
 
@@ -216,6 +217,37 @@ static void trainer_check(afloc_context *cuda_context) {
     afloc_context_free(cpu_context);
 }
 
+/* The tiny model with the position term of the deep-local embedding (config local_position 1,
+ * kernels/position.cu): fp32 device steps against the CPU steps, the same bounds. The term is zero
+ * at creation; the first step's update makes it non-zero, so steps 1-4 use its forward too. */
+static void position_check(afloc_context *context, const afloc_device_ops *ops) {
+    afloc_model *model = fixture_model(&context, 1, 5, ",\"local_position\":1");
+    if (!model) {
+        test_failures++;
+        return;
+    }
+    const size_t n = model->table.total_floats;
+    float *initial = cuda_test_host(n);
+    memcpy(initial, model->params, n * sizeof(float));
+    run cpu, fp32;
+    cpu.grad0 = cuda_test_host(n), cpu.params = cuda_test_host(n);
+    fp32.grad0 = cuda_test_host(n), fp32.params = cuda_test_host(n);
+    cpu_run(model, &cpu);
+    memcpy(model->params, initial, n * sizeof(float));
+    device_run(model, ops, AFLOC_DEVICE_MATH_FP32, &fp32);
+    printf("local_position 1:\n");
+    compare_losses(&fp32, &cpu);
+    compare_tensors(model, "step-0 gradient (local_position)", fp32.grad0, cpu.grad0, GRAD_REL, 0.0);
+    compare_tensors(model, "parameters after 5 steps (local_position)", fp32.params, cpu.params,
+                    PARAM_REL, 4.0 * LR * N);
+    free(cpu.grad0);
+    free(cpu.params);
+    free(fp32.grad0);
+    free(fp32.params);
+    free(initial);
+    afloc_model_free(model);
+}
+
 int main(void) {
     afloc_context *context = NULL;
     afloc_model *model = fixture_model(&context, 1, 5, "");
@@ -254,6 +286,7 @@ int main(void) {
            bf16.total[N - 1], band, BF16_REL, bf16_ok ? "ok" : "FAIL");
     if (!bf16_ok) test_failures++;
 
+    position_check(context, t.ops);
     trainer_check(t.context);
     for (int i = 0; i < 3; i++) {
         free(runs[i]->grad0);
