@@ -176,6 +176,25 @@ static inline int ops_compare(ops_summary *s, const char *label, const ops_toler
     return bad ? 1 : 0;
 }
 
+/* The main of a test whose oracle writes numbered cases: runs `script` (ops_oracle_run), calls
+ * run_case(dir, i, &summary) for i = 0, 1, ... until it returns 0 (no case i), checks that at
+ * least `min_cases` ran, prints the summary line and returns test_finish(name). */
+typedef int (*ops_case_fn)(const char *dir, int index, ops_summary *summary);
+static inline int ops_run_cases(const char *script, ops_case_fn run_case, int min_cases,
+                                const char *name) {
+    char dir[64];
+    int rc = ops_oracle_run(script, dir, sizeof dir);
+    if (rc) return rc;
+    ops_summary summary = {0};
+    int cases = 0;
+    while (run_case(dir, cases, &summary)) cases++;
+    ops_oracle_remove(dir);
+    CHECK(cases >= min_cases);
+    printf("%s: %d cases, %d tensors, max abs %.3e, max rel %.3e, %d failed\n", name, cases,
+           summary.tensors, summary.max_abs, summary.max_rel, summary.failed);
+    return test_finish(name);
+}
+
 /* Largest |x| of an array (0 for none), used to scale atol by the input magnitude. */
 static inline float ops_max_abs(const float *x, size_t n) {
     float m = 0.0f;

@@ -66,15 +66,5 @@ static int run_case(const char *dir, int i, ops_summary *summary) {
 }
 
 int main(void) {
-    char dir[64];
-    int rc = ops_oracle_run("ref_embedding.py", dir, sizeof dir);
-    if (rc) return rc;
-    ops_summary summary = {0};
-    int cases = 0;
-    while (run_case(dir, cases, &summary)) cases++;
-    ops_oracle_remove(dir);
-    CHECK(cases >= 4);
-    printf("ops_embedding_cpu_vs_torch: %d cases, max abs %.3e, %d failed\n", cases,
-           summary.max_abs, summary.failed);
-    return test_finish("ops_embedding_cpu_vs_torch");
+    return ops_run_cases("ref_embedding.py", run_case, 4, "ops_embedding_cpu_vs_torch");
 }

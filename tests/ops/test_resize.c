@@ -49,15 +49,5 @@ static int run_case(const char *dir, int i, ops_summary *summary) {
 }
 
 int main(void) {
-    char dir[64];
-    int rc = ops_oracle_run("ref_resize.py", dir, sizeof dir);
-    if (rc) return rc;
-    ops_summary summary = {0};
-    int cases = 0;
-    while (run_case(dir, cases, &summary)) cases++;
-    ops_oracle_remove(dir);
-    CHECK(cases >= 12);
-    printf("ops_resize_cpu_vs_torch: %d cases, max abs %.3e, max rel %.3e, %d failed\n", cases,
-           summary.max_abs, summary.max_rel, summary.failed);
-    return test_finish("ops_resize_cpu_vs_torch");
+    return ops_run_cases("ref_resize.py", run_case, 12, "ops_resize_cpu_vs_torch");
 }
