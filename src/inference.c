@@ -176,8 +176,8 @@ static afloc_status prepare_resnet(const afloc_model *model, struct afloc_infere
                          &inf->local2_weight, "img_encoder.local2_embedder.weight"));
     inf->local_position = NULL;
     if (cfg->local_position)
-        AFLOC_TRY(find_param(model, (size_t)cfg->embedding_dim * 2, &inf->local_position,
-                             "img_encoder.local_position.weight"));
+        AFLOC_TRY(find_param(model, (size_t)cfg->embedding_dim * 2, &inf->local_position, "%s",
+                             AFLOC_LOCAL_POSITION_TENSOR));
     return AFLOC_OK;
 }
 

@@ -164,10 +164,6 @@ static afloc_status finish(afloc_model *model, const char *vocab, size_t bytes, 
     return AFLOC_OK;
 }
 
-/* The position term's tensor (config local_position): zero at creation, and the one tensor an
- * import may lack (it then starts at zero, the term off). */
-static const char position_tensor[] = "img_encoder.local_position.weight";
-
 /* The table as the model file layer's expected schema (all F32). Caller frees. */
 static afloc_status expected_schema(const afloc_param_table *table, int32_t import,
                                     const char *function, afloc_mf_expected **out) {
@@ -181,7 +177,8 @@ static afloc_status expected_schema(const afloc_param_table *table, int32_t impo
         expected[i].dtype = AFLOC_ST_F32;
         expected[i].rank  = p->rank;
         memcpy(expected[i].shape, p->shape, (size_t)p->rank * sizeof p->shape[0]);
-        expected[i].optional = import && strcmp(p->name, position_tensor) == 0;
+        /* the position term may be absent from imported tensors: it then starts at zero, off */
+        expected[i].optional = import && strcmp(p->name, AFLOC_LOCAL_POSITION_TENSOR) == 0;
     }
     *out = expected;
     return AFLOC_OK;
@@ -273,7 +270,7 @@ static void init_param(float *values, const afloc_param *p, uint64_t seed) {
     int head = !resnet && starts_with(p->name, "img_encoder.");
     switch (p->kind) {
     case AFLOC_PARAM_WEIGHT:
-        if (strcmp(p->name, position_tensor) == 0) {
+        if (strcmp(p->name, AFLOC_LOCAL_POSITION_TENSOR) == 0) {
             /* zero: the term starts switched off, so a model given it (afloc init --weights)
              * computes exactly what it computed without it until training moves it */
             fill_constant(values, p->count, 0.0f);

@@ -183,7 +183,7 @@ afloc_status afloc_layout_image_heads(size_t *g_w, size_t *g_b, size_t *l_w, siz
 afloc_status afloc_layout_local_position(size_t *offset, const afloc_model *model, const char *fn) {
     *offset = AFLOC_LAYOUT_NONE;
     if (!model->config.local_position) return AFLOC_OK;
-    return afloc_layout_find(offset, model, "img_encoder.local_position.weight",
+    return afloc_layout_find(offset, model, AFLOC_LOCAL_POSITION_TENSOR,
                              (size_t)model->config.embedding_dim * 2, fn);
 }
 

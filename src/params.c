@@ -127,7 +127,7 @@ static void add_heads(builder *b, const afloc_config *c) {
     if (c->use_local_f_embedder) add_conv(b, d, c4, 1, "img_encoder.local_f_embedder");
     if (c->local_position) { /* libafloc's, not in the paper: src/cpu/position.c */
         int64_t p[2] = {d, 2};
-        add(b, AFLOC_PARAM_WEIGHT, 2, 2, p, "img_encoder.local_position.weight");
+        add(b, AFLOC_PARAM_WEIGHT, 2, 2, p, "%s", AFLOC_LOCAL_POSITION_TENSOR);
     }
 }
 

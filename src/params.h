@@ -20,6 +20,9 @@
 #define AFLOC_PARAM_NAME_MAX 96
 #define AFLOC_PARAM_MAX_RANK 4
 
+/* The position term's tensor (config local_position, libafloc's, not in the paper), (D, 2). */
+#define AFLOC_LOCAL_POSITION_TENSOR "img_encoder.local_position.weight"
+
 typedef enum afloc_param_kind {
     AFLOC_PARAM_WEIGHT       = 0, /* conv/linear weight, embedding table        */
     AFLOC_PARAM_BIAS         = 1, /* linear bias                                */

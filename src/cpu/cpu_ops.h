@@ -103,8 +103,6 @@ void afloc_cpu_bilinear_sample_forward(float *out, const float *in, int32_t B, i
 
 /* ---- position.c: the position term of the deep-local embedding (config local_position) ---- */
 
-/* The cell coordinate of the position term: i − (n − 1)/2, the offset from the centre in cells. */
-float afloc_position_coordinate(int32_t i, int32_t n);
 /* y (B, C, H, W) += weight[c, 0]·px(w) + weight[c, 1]·py(h) in place; weight (C, 2). */
 void afloc_cpu_position_add_forward(float *y, const float *weight, int32_t B, int32_t C,
                                     int32_t H, int32_t W);

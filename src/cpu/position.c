@@ -13,7 +13,8 @@
 
 #include "cpu/cpu_ops.h"
 
-float afloc_position_coordinate(int32_t i, int32_t n) {
+/* The cell coordinate: i − (n − 1)/2, the offset from the grid's centre in cells. */
+static inline float position_coordinate(int32_t i, int32_t n) {
     return (float)i - 0.5f * (float)(n - 1);
 }
 
@@ -26,9 +27,9 @@ void afloc_cpu_position_add_forward(float *y, const float *weight, int32_t B, in
         const float wx = weight[2 * c], wy = weight[2 * c + 1];
         float *plane = y + (size_t)p * (size_t)H * (size_t)W;
         for (int32_t h = 0; h < H; h++) {
-            const float ty = wy * afloc_position_coordinate(h, H);
+            const float ty = wy * position_coordinate(h, H);
             for (int32_t w = 0; w < W; w++)
-                plane[(size_t)h * W + w] += fmaf(wx, afloc_position_coordinate(w, W), ty);
+                plane[(size_t)h * W + w] += fmaf(wx, position_coordinate(w, W), ty);
         }
     }
 }
@@ -41,10 +42,10 @@ void afloc_cpu_position_add_backward(float *dweight, const float *dy, int32_t B,
         for (int32_t b = 0; b < B; b++) {
             const float *plane = dy + ((size_t)b * C + c) * (size_t)H * (size_t)W;
             for (int32_t h = 0; h < H; h++) {
-                const double py = afloc_position_coordinate(h, H);
+                const double py = position_coordinate(h, H);
                 for (int32_t w = 0; w < W; w++) {
                     const double g = plane[(size_t)h * W + w];
-                    sx += g * afloc_position_coordinate(w, W);
+                    sx += g * position_coordinate(w, W);
                     sy += g * py;
                 }
             }
