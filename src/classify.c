@@ -3,7 +3,8 @@
  * max(‖a‖·‖b‖, 1e-8) guard, probabilities = softmax_k(score_k / temperature). Prompts go through
  * the same §4.2 cleaning as localization, so a one-word prompt ("edema") encodes as empty text;
  * use phrases ("findings suggesting edema"). A prompt set encodes a fixed list of prompts once so
- * that many images can be scored against it. */
+ * that many images can be scored against it; an ensemble set holds, per ensemble, the mean of its
+ * prompts' unit embeddings instead (CLIP-style prompt ensembling). */
 #include <math.h>
 #include <string.h>
 
@@ -14,9 +15,10 @@
 
 struct afloc_prompt_set {
     const afloc_model *model;   /* the model that encoded the prompts (not owned)    */
-    int32_t            count;   /* K                                                 */
+    int32_t            count;   /* K entries: prompts, or ensembles                  */
     int32_t            dim;     /* D                                                 */
-    float             *reports; /* (K, D): text_emb_r of each prompt                 */
+    float             *reports; /* (K, D): text_emb_r of each prompt, or the mean of
+                                   an ensemble's unit text_emb_r                     */
 };
 
 static afloc_status check_prompts(const char *const *prompts, int32_t count, const char *fn) {
@@ -75,6 +77,82 @@ afloc_status afloc_prompt_set_create(const afloc_model *model, const char *const
     if (!out) return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
     afloc_inference_set_threads(model);
     AFLOC_TRY(encode_prompts(model, prompts, count, out, fn));
+    afloc_clear_error();
+    return AFLOC_OK;
+}
+
+/* Every prompt names an ensemble in 0..E-1 and every ensemble has a prompt. */
+static afloc_status check_ensembles(const int32_t *ensemble_of, int32_t count, int32_t E,
+                                    const char *fn) {
+    if (!ensemble_of) return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: ensemble_of is NULL", fn);
+    if (E < 1 || E > count)
+        return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT,
+                          "%s: ensemble_count %d outside 1..%d (the prompt count)", fn, (int)E,
+                          (int)count);
+    for (int32_t k = 0; k < count; k++)
+        if (ensemble_of[k] < 0 || ensemble_of[k] >= E)
+            return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT,
+                              "%s: prompt %d names ensemble %d, outside 0..%d", fn, (int)k,
+                              (int)ensemble_of[k], (int)E - 1);
+    for (int32_t e = 0; e < E; e++) {
+        int32_t k = 0;
+        while (k < count && ensemble_of[k] != e) k++;
+        if (k == count)
+            return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: ensemble %d has no prompt", fn,
+                              (int)e);
+    }
+    return AFLOC_OK;
+}
+
+/* Turns a set of K prompt embeddings into E ensemble means of unit embeddings, in place (the
+ * first E rows; rows are accumulated in double so the order of prompts matters little). */
+static afloc_status pool_ensembles(afloc_prompt_set *set, const int32_t *ensemble_of, int32_t E,
+                                   const char *fn) {
+    size_t D = (size_t)set->dim;
+    double *sum = afloc_calloc((size_t)E * D, sizeof(double));
+    int32_t *n = afloc_calloc((size_t)E, sizeof(int32_t));
+    if (!sum || !n) {
+        afloc_free(sum);
+        afloc_free(n);
+        return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: out of memory for %d ensembles", fn,
+                          (int)E);
+    }
+    for (int32_t k = 0; k < set->count; k++) {
+        const float *r = set->reports + (size_t)k * D;
+        double rr = 0.0;
+        for (size_t d = 0; d < D; d++) rr += (double)r[d] * r[d];
+        double inv = 1.0 / (sqrt(rr) > 1e-8 ? sqrt(rr) : 1e-8);
+        double *acc = sum + (size_t)ensemble_of[k] * D;
+        for (size_t d = 0; d < D; d++) acc[d] += (double)r[d] * inv;
+        n[ensemble_of[k]]++;
+    }
+    for (int32_t e = 0; e < E; e++)
+        for (size_t d = 0; d < D; d++)
+            set->reports[(size_t)e * D + d] = (float)(sum[(size_t)e * D + d] / n[e]);
+    set->count = E;
+    afloc_free(sum);
+    afloc_free(n);
+    return AFLOC_OK;
+}
+
+afloc_status afloc_prompt_set_create_ensembles(const afloc_model *model,
+                                               const char *const *prompts, int32_t count,
+                                               const int32_t *ensemble_of, int32_t ensemble_count,
+                                               afloc_prompt_set **out) {
+    static const char *fn = "afloc_prompt_set_create_ensembles";
+    AFLOC_TRY(afloc_inference_check_model(model, fn));
+    AFLOC_TRY(check_prompts(prompts, count, fn));
+    AFLOC_TRY(check_ensembles(ensemble_of, count, ensemble_count, fn));
+    if (!out) return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+    afloc_inference_set_threads(model);
+    afloc_prompt_set *set = NULL;
+    AFLOC_TRY(encode_prompts(model, prompts, count, &set, fn));
+    afloc_status status = pool_ensembles(set, ensemble_of, ensemble_count, fn);
+    if (status != AFLOC_OK) {
+        afloc_prompt_set_free(set);
+        return status;
+    }
+    *out = set;
     afloc_clear_error();
     return AFLOC_OK;
 }

@@ -669,9 +669,26 @@ AFLOC_API afloc_status afloc_prompt_set_create(const afloc_model *model,
                                                const char *const *prompts, int32_t count,
                                                afloc_prompt_set **out);
 
-/* afloc_model_classify against a prompt set: `scores` and `probabilities` hold the set's count
- * floats each (either may be NULL, not both). AFLOC_ERR_INVALID_ARGUMENT also for a NULL set or
- * a set made with another model. Thread-safe. Since 0.1. */
+/* A set of prompt ensembles (the prompt ensembling of zero-shot CLIP-style classifiers): prompt k
+ * (of `count`, 1..AFLOC_MAX_PROMPTS) belongs to ensemble `ensemble_of[k]` (0..ensemble_count-1,
+ * each ensemble holding at least one prompt), and the set holds one entry per ensemble, the mean
+ * of its prompts' unit report embeddings (each text_emb_r / max(‖text_emb_r‖, 1e-8)). Classifying
+ * with it scores each ensemble by the cosine of the image with that mean, so several wordings of
+ * one class count together and no single wording decides. One prompt per ensemble gives
+ * afloc_prompt_set_create's scores up to float rounding. Returns its statuses, and
+ * AFLOC_ERR_INVALID_ARGUMENT for a NULL ensemble_of, an index outside 0..ensemble_count-1 or an
+ * empty ensemble. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_prompt_set_create_ensembles(const afloc_model *model,
+                                                         const char *const *prompts,
+                                                         int32_t count,
+                                                         const int32_t *ensemble_of,
+                                                         int32_t ensemble_count,
+                                                         afloc_prompt_set **out);
+
+/* afloc_model_classify against a prompt set: `scores` and `probabilities` hold one float per
+ * entry of the set (its prompts, or its ensembles) each (either may be NULL, not both).
+ * AFLOC_ERR_INVALID_ARGUMENT also for a NULL set or a set made with another model. Thread-safe.
+ * Since 0.1. */
 AFLOC_API afloc_status afloc_model_classify_prompt_set(const afloc_model *model,
                                                        const afloc_image_view *image,
                                                        const afloc_prompt_set *set,

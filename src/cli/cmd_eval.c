@@ -20,7 +20,9 @@
 
 static const char usage[] =
     "usage: afloc eval MODEL.safetensors DATASET_DIR [options]\n"
-    "Scores MODEL on DATASET_DIR/test.csv, labels.csv and classes.csv (as `afloc synth` writes them).\n"
+    "Scores MODEL on DATASET_DIR/test.csv, labels.csv and classes.csv (as `afloc synth` writes them;\n"
+    "a class on several rows of classes.csv is classified with the ensembles of its positive and\n"
+    "of its negative prompts).\n"
     "  --out DIR        where metrics.json and the pictures go (default DATASET_DIR/eval)\n"
     "  --bootstrap N    bootstrap resamples for the confidence intervals (default 1000; 0 = none)\n"
     "  --seed S         seed of the bootstrap and of the random baseline (default 0)\n"
@@ -281,23 +283,31 @@ static int classify(eval_state *st, eval_results *r) {
         c->auc = c->f1 = c->accuracy = c->best_threshold = c->best_f1 = NAN;
     }
     if (n == 0) return 0;
-    const char **prompts = malloc(2 * (size_t)K * sizeof *prompts);
+    const int32_t P = d->pairs;
+    const char **prompts = malloc(2 * (size_t)P * sizeof *prompts);
+    int32_t *ensemble_of = malloc(2 * (size_t)P * sizeof *ensemble_of);
     float *cosine = malloc(2 * (size_t)K * sizeof *cosine);
     double *score = malloc((size_t)n * (size_t)K * sizeof *score); /* (K, n) */
     int32_t *label = malloc((size_t)n * sizeof *label);
     afloc_prompt_set *set = NULL;
     int rc = 1;
-    if (!prompts || !cosine || !score || !label) {
+    if (!prompts || !ensemble_of || !cosine || !score || !label) {
         rc = cli_fail("eval", "classification", AFLOC_ERR_OUT_OF_MEMORY);
         goto done;
     }
-    for (int32_t k = 0; k < K; k++) {
-        prompts[2 * k] = d->class_positive[k];
-        prompts[2 * k + 1] = d->class_negative[k];
+    /* Entry 2k of the set is class k's positive, 2k + 1 its negative: with one row per class
+     * the prompts themselves, with several the ensembles of the class's positives and negatives. */
+    for (int32_t i = 0; i < P; i++) {
+        prompts[2 * i] = d->pair_positive[i];
+        prompts[2 * i + 1] = d->pair_negative[i];
+        ensemble_of[2 * i] = 2 * d->pair_class[i];
+        ensemble_of[2 * i + 1] = 2 * d->pair_class[i] + 1;
     }
-    afloc_status s = afloc_prompt_set_create(st->m.model, prompts, 2 * K, &set);
+    afloc_status s = P == K ? afloc_prompt_set_create(st->m.model, prompts, 2 * K, &set)
+                            : afloc_prompt_set_create_ensembles(st->m.model, prompts, 2 * P,
+                                                                ensemble_of, 2 * K, &set);
     if (s != AFLOC_OK) {
-        rc = cli_fail("eval", "afloc_prompt_set_create", s);
+        rc = cli_fail("eval", P == K ? "afloc_prompt_set_create" : "afloc_prompt_set_create_ensembles", s);
         goto done;
     }
     for (int32_t i = 0; i < n; i++) {
@@ -340,6 +350,7 @@ static int classify(eval_state *st, eval_results *r) {
 done:
     afloc_prompt_set_free(set);
     free(prompts);
+    free(ensemble_of);
     free(cosine);
     free(score);
     free(label);

@@ -222,28 +222,36 @@ static int read_classes(const char *dir, eval_dataset *d, char *err, size_t err_
         snprintf(err, err_size, "%s: no classes (header only)", path);
         goto done;
     }
-    int32_t k = f.records - 1;
-    d->class_name = calloc((size_t)k, sizeof(char *));
-    d->class_positive = calloc((size_t)k, sizeof(char *));
-    d->class_negative = calloc((size_t)k, sizeof(char *));
-    if (!d->class_name || !d->class_positive || !d->class_negative) goto oom;
-    d->classes = k;
-    for (int32_t i = 0; i < k; i++) {
+    /* Each row is a (positive, negative) pair of its class; a class on several rows classifies
+     * with the ensembles of its positives and of its negatives (afloc_prompt_set_create_ensembles). */
+    int32_t p = f.records - 1;
+    d->class_name = calloc((size_t)p, sizeof(char *));
+    d->pair_class = calloc((size_t)p, sizeof(int32_t));
+    d->pair_positive = calloc((size_t)p, sizeof(char *));
+    d->pair_negative = calloc((size_t)p, sizeof(char *));
+    if (!d->class_name || !d->pair_class || !d->pair_positive || !d->pair_negative) goto oom;
+    for (int32_t i = 0; i < p; i++) {
         const csv_record *r = &f.record[i + 1];
         if (!r->field[cn][0] || !r->field[cp][0] || !r->field[cneg][0]) {
             snprintf(err, err_size, "%s:%d: empty class name or prompt", path, (int)r->line);
             goto done;
         }
         for (int32_t j = 0; j < i; j++) {
-            if (!strcmp(d->class_name[j], r->field[cn])) {
-                snprintf(err, err_size, "%s:%d: class '%s' listed twice", path, (int)r->line, r->field[cn]);
+            if (!strcmp(d->class_name[d->pair_class[j]], r->field[cn]) &&
+                !strcmp(d->pair_positive[j], r->field[cp]) && !strcmp(d->pair_negative[j], r->field[cneg])) {
+                snprintf(err, err_size, "%s:%d: class '%s' with the same prompts listed twice", path,
+                         (int)r->line, r->field[cn]);
                 goto done;
             }
         }
-        d->class_name[i] = dup(r->field[cn]);
-        d->class_positive[i] = dup(r->field[cp]);
-        d->class_negative[i] = dup(r->field[cneg]);
-        if (!d->class_name[i] || !d->class_positive[i] || !d->class_negative[i]) goto oom;
+        int32_t k = 0;
+        while (k < d->classes && strcmp(d->class_name[k], r->field[cn])) k++;
+        if (k == d->classes && !(d->class_name[d->classes++] = dup(r->field[cn]))) goto oom;
+        d->pair_class[i] = k;
+        d->pairs = i + 1;
+        d->pair_positive[i] = dup(r->field[cp]);
+        d->pair_negative[i] = dup(r->field[cneg]);
+        if (!d->pair_positive[i] || !d->pair_negative[i]) goto oom;
     }
     rc = 0;
     goto done;
@@ -467,14 +475,15 @@ int eval_dataset_check_images(const char *dir, eval_dataset *d, char *err, size_
 }
 
 void eval_dataset_free(eval_dataset *d) {
-    for (int32_t k = 0; k < d->classes; k++) {
-        free(d->class_name[k]);
-        free(d->class_positive[k]);
-        free(d->class_negative[k]);
+    for (int32_t k = 0; k < d->classes; k++) free(d->class_name[k]);
+    for (int32_t i = 0; i < d->pairs; i++) {
+        free(d->pair_positive[i]);
+        free(d->pair_negative[i]);
     }
     free(d->class_name);
-    free(d->class_positive);
-    free(d->class_negative);
+    free(d->pair_class);
+    free(d->pair_positive);
+    free(d->pair_negative);
     for (int32_t r = 0; r < d->rows; r++) {
         free(d->row[r].image);
         free(d->row[r].prompt);

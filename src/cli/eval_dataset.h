@@ -28,8 +28,10 @@ typedef struct eval_image {         /* one distinct test image (labels.csv and t
 typedef struct eval_dataset {
     int32_t    classes;             /* K                                                     */
     char     **class_name;          /* K names, classes.csv order                            */
-    char     **class_positive;      /* K positive prompts                                    */
-    char     **class_negative;      /* K negative prompts                                    */
+    int32_t    pairs;               /* P >= K rows of classes.csv (a class may have several) */
+    int32_t   *pair_class;          /* P class indices                                       */
+    char     **pair_positive;       /* P positive prompts (a class's positives: an ensemble)  */
+    char     **pair_negative;       /* P negative prompts (its negatives: another)           */
     int32_t    rows;
     eval_row  *row;
     int32_t    labelled;            /* labels.csv rows: images[0 .. labelled-1]              */

@@ -102,15 +102,23 @@ static void json_classification(FILE *f, const eval_results *r) {
     const eval_dataset *d = r->d;
     fprintf(f, "  \"classification\": {\n    \"images\": %d,\n", (int)r->cls_images);
     fputs("    \"score\": \"softmax over {cos(img_emb_g, positive), cos(img_emb_g, negative)}, "
-          "positive probability, temperature 1\",\n    \"threshold\": 0.5,\n    \"classes\": [\n", f);
+          "positive probability, temperature 1; a class with several prompts scores the mean of "
+          "their unit text embeddings\",\n    \"threshold\": 0.5,\n    \"classes\": [\n", f);
     for (int32_t k = 0; k < d->classes; k++) {
         const eval_class_result *c = &r->cls[k];
         fputs("      {\"name\": ", f);
         jstr(f, d->class_name[k]);
-        fputs(", \"positive_prompt\": ", f);
-        jstr(f, d->class_positive[k]);
-        fputs(", \"negative_prompt\": ", f);
-        jstr(f, d->class_negative[k]);
+        for (int side = 0; side < 2; side++) {
+            fputs(side ? "], \"negative_prompts\": [" : ", \"positive_prompts\": [", f);
+            const char *sep = "";
+            for (int32_t i = 0; i < d->pairs; i++) {
+                if (d->pair_class[i] != k) continue;
+                fputs(sep, f);
+                jstr(f, side ? d->pair_negative[i] : d->pair_positive[i]);
+                sep = ", ";
+            }
+        }
+        fputs("]", f);
         fprintf(f, ", \"positives\": %d, \"auc\": ", (int)c->positives);
         jnum(f, c->auc);
         fputs(", \"f1_at_0.5\": ", f);

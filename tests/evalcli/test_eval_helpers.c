@@ -84,8 +84,9 @@ static void test_dataset(const char *root) {
         fprintf(stderr, "%s\n", err);
         return;
     }
-    CHECK(d.classes == 2 && !strcmp(d.class_name[0], "mass") && !strcmp(d.class_negative[0], "no \"big\" mass"));
-    CHECK(!strcmp(d.class_positive[0], "a big\r\nmass") && !strcmp(d.class_positive[1], "small nodule"));
+    CHECK(d.classes == 2 && d.pairs == 2 && !strcmp(d.class_name[0], "mass") &&
+          !strcmp(d.pair_negative[0], "no \"big\" mass") && d.pair_class[0] == 0 && d.pair_class[1] == 1);
+    CHECK(!strcmp(d.pair_positive[0], "a big\r\nmass") && !strcmp(d.pair_positive[1], "small nodule"));
     CHECK(d.labelled == 2 && d.label[0] == 1 && d.label[1] == 0 && d.label[2] == 0 && d.label[3] == 1);
     CHECK(d.rows == 2 && d.images == 3 && d.row[0].image_index == 0 && d.row[1].image_index == 2);
     CHECK(!strcmp(d.row[0].prompt, "left, big") && d.row[0].side == EVAL_SIDE_LEFT && d.row[0].x1 == 8 &&
@@ -94,6 +95,12 @@ static void test_dataset(const char *root) {
     eval_dataset_free(&d);
     CHECK(eval_dataset_load(dir, 1, &d, err, sizeof err) == 0 && d.rows == 1 && d.labelled == 1);
     eval_dataset_free(&d);
+    /* a class on several rows: one class, its pairs in file order (a prompt ensemble) */
+    CHECK(!write(dir, "classes.csv", "class,positive,negative\nmass,a,b\nnodule,c,d\nmass,e,b\n"));
+    CHECK(eval_dataset_load(dir, 0, &d, err, sizeof err) == 0 && d.classes == 2 && d.pairs == 3);
+    CHECK(d.pair_class[0] == 0 && d.pair_class[1] == 1 && d.pair_class[2] == 0 && !strcmp(d.pair_positive[2], "e"));
+    eval_dataset_free(&d);
+    CHECK(!write(dir, "classes.csv", classes));
     /* errors name file:line (the record's first line) */
     static const struct { const char *file, *text, *want; } bad[] = {
         {"test.csv", "image,prompt,category,side,x0,y0,x1,y1,group\na.png,p,mass,left,0,0,0,1,1\n",
@@ -112,7 +119,7 @@ static void test_dataset(const char *root) {
         {"labels.csv", "image,mass,nodule,fracture\n", "labels.csv:1: column 'fracture' is not a class"},
         {"labels.csv", "image,mass\na.png,1\n", "labels.csv:1: missing column 'nodule'"},
         {"labels.csv", "image,mass,nodule\na.png,1,0\na.png,0,0\n", "labels.csv:3: image 'a.png' listed twice"},
-        {"classes.csv", "class,positive,negative\nmass,a,b\nmass,c,d\n", "classes.csv:3: class 'mass' listed twice"},
+        {"classes.csv", "class,positive,negative\nmass,a,b\nmass,a,b\n", "classes.csv:3: class 'mass' with the same prompts listed twice"},
         {"dataset.json", "[1, 2]", "dataset.json: not a JSON object"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -3,13 +3,16 @@ checks metrics.json (every field, ranges, counts that follow from the fixture), 
 table, determinism by seed, --limit and --json-only.
 
 usage: test_eval_cli.py AFLOC MODEL FIXTURE_DIR WORK_DIR"""
+import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
 import cv2
+import numpy as np
 
 afloc, model, fixture, work = sys.argv[1:5]
 data = os.path.join(fixture, "good")
@@ -150,6 +153,54 @@ for k in ("center", "intensity"):
 check(A["localization"]["model"]["iou"]["value"] == C["localization"]["model"]["iou"]["value"],
       "model IoU changed with the seed")
 check(D["rows"] == 3 and D["limit"] == 3 and D["localization"]["model"]["iou"]["ci_lo"] is None, "--limit 3 --bootstrap 0")
+
+# prompt ensembles: a class on several rows of classes.csv is scored with the mean of its unit
+# prompt embeddings (afloc_prompt_set_create_ensembles); the AUCs must equal those recomputed here
+# from `afloc embed` outputs (float64; metrics.json prints 10 digits, hence 1e-9; AUC is
+# rank-based, so a score error that matters flips an order and shows), and a class left on one
+# row keeps run A's AUC
+ens = os.path.join(work, "ensembles")
+shutil.rmtree(ens, ignore_errors=True)
+shutil.copytree(data, ens)
+extra = {"effusion": [("small left pleural effusion", "no effusion"), ("left effusion", "no pleural effusion")],
+         "opacity": [("right lower lobe opacity", "lung clear")]}
+with open(os.path.join(ens, "classes.csv"), "a") as f:
+    for name, pairs in extra.items():
+        for pos, neg in pairs:
+            f.write(f"{name},{pos},{neg}\n")
+pe = subprocess.run([afloc, "eval", model, ens, "--out", os.path.join(work, "E"), "--bootstrap", "0", "--json-only"],
+                    capture_output=True, text=True, timeout=120)
+check(pe.returncode == 0, f"ensemble run exit code {pe.returncode}: {pe.stderr}")
+
+
+def embed(*args):
+    p = subprocess.run([afloc, "embed", model, *args], capture_output=True, text=True, timeout=60)
+    v = np.array(json.loads(p.stdout), dtype=np.float64)
+    return v / max(np.linalg.norm(v), 1e-8)
+
+
+def rank_auc(s, y):
+    pos, neg = s[y == 1], s[y == 0]
+    return float(np.mean([(a > b) + 0.5 * (a == b) for a in pos for b in neg]))
+
+
+if pe.returncode == 0:
+    E = load(os.path.join(work, "E"))
+    rows = list(csv.DictReader(open(os.path.join(ens, "labels.csv"))))
+    G = np.stack([embed(os.path.join(ens, r["image"])) for r in rows])
+    classes = list(csv.DictReader(open(os.path.join(ens, "classes.csv"))))
+    base = {c["name"]: c["auc"] for c in A["classification"]["classes"]}
+    for c in E["classification"]["classes"]:
+        mine = [r for r in classes if r["class"] == c["name"]]
+        check(c["positive_prompts"] == [r["positive"] for r in mine] and
+              c["negative_prompts"] == [r["negative"] for r in mine], f"{c['name']} prompt lists {c}")
+        means = [np.mean([embed("--text", r[side]) for r in mine], axis=0) for side in ("positive", "negative")]
+        cos = [G @ v / max(np.linalg.norm(v), 1e-8) for v in means]
+        y = np.array([int(r[c["name"]]) for r in rows])
+        want = rank_auc(1 / (1 + np.exp(cos[1] - cos[0])), y)
+        check(abs(c["auc"] - want) < 1e-9, f"{c['name']} ensemble AUC {c['auc']} != {want}")
+        if len(mine) == 1:
+            check(c["auc"] == base[c["name"]], f"{c['name']} (one row) AUC changed {c['auc']} vs {base[c['name']]}")
 
 m = loc["model"]
 print(f"evalcli_eval_run: model IoU {m['iou']['value']} pointing {m['pointing']['value']} CNR {m['cnr']['value']}; "

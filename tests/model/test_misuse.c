@@ -186,6 +186,24 @@ int main(void) {
     CHECK_STATUS(afloc_model_classify_prompt_set(model, &img, NULL, 1.0f, s2, p2), AFLOC_ERR_INVALID_ARGUMENT);
     afloc_prompt_set_free(foreign);
     afloc_prompt_set_free(NULL);
+    /* ensembles: bad groupings are refused and leave *out alone; one prompt per ensemble gives
+     * the plain set's scores up to rounding */
+    const int32_t singles[3] = {0, 1, 2}, out_of_range[3] = {0, 3, 1}, negative[3] = {0, -1, 1},
+                  gap[3] = {0, 0, 2};
+    afloc_prompt_set *ens = NULL;
+    CHECK_STATUS(afloc_prompt_set_create_ensembles(model, prompts, 3, NULL, 3, &ens), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(afloc_prompt_set_create_ensembles(model, prompts, 3, out_of_range, 3, &ens), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(afloc_prompt_set_create_ensembles(model, prompts, 3, negative, 3, &ens), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(afloc_prompt_set_create_ensembles(model, prompts, 3, gap, 3, &ens), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(afloc_prompt_set_create_ensembles(model, prompts, 3, singles, 0, &ens), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(afloc_prompt_set_create_ensembles(model, prompts, 3, singles, 4, &ens), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(afloc_prompt_set_create_ensembles(model, prompts, 3, singles, 3, NULL), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(afloc_prompt_set_create_ensembles(NULL, prompts, 3, singles, 3, &ens), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK(ens == NULL);
+    CHECK_STATUS(afloc_prompt_set_create_ensembles(model, prompts, 3, singles, 3, &ens), AFLOC_OK);
+    CHECK_STATUS(afloc_model_classify_prompt_set(model, &img, ens, 1.0f, s2, p2), AFLOC_OK);
+    for (int j = 0; j < 3; j++) CHECK(fabsf(s2[j] - scores[j]) < 1e-6f);
+    afloc_prompt_set_free(ens);
 
     /* ---- allocation failures: every one becomes OUT_OF_MEMORY, nothing leaks ---- */
     int failures_seen = 0, k;
@@ -201,6 +219,17 @@ int main(void) {
         afloc_prompt_set *x = NULL;
         afloc_test_inject_alloc_failure(j);
         afloc_status s = afloc_prompt_set_create(model, prompts, 3, &x);
+        afloc_test_inject_alloc_failure(-1);
+        afloc_prompt_set_free(x);
+        if (s == AFLOC_OK) break;
+        CHECK(s == AFLOC_ERR_OUT_OF_MEMORY && x == NULL);
+        failures_seen++;
+    }
+    const int32_t pair_and_one[3] = {0, 0, 1};
+    for (int j = 0; j < 200; j++) {
+        afloc_prompt_set *x = NULL;
+        afloc_test_inject_alloc_failure(j);
+        afloc_status s = afloc_prompt_set_create_ensembles(model, prompts, 3, pair_and_one, 2, &x);
         afloc_test_inject_alloc_failure(-1);
         afloc_prompt_set_free(x);
         if (s == AFLOC_OK) break;

@@ -1,5 +1,6 @@
 """The Pythonic API: every public function, error paths (status + message, bad arrays refused
 before any pointer crosses), numpy round trips."""
+import ctypes
 import json
 
 import numpy as np
@@ -267,6 +268,44 @@ def test_classify_and_prompt_sets(context, config, model, gray8, rgb8):
                 other.classify(gray8, prompts)
     with pytest.raises(ValueError, match="closed"):
         model.classify(gray8, prompts)
+
+
+def test_prompt_ensembles_against_numpy(model, gray8, rgb8):
+    """The ensemble score is the cosine of the global image embedding with the mean of the
+    prompts' unit report embeddings, recomputed here in float64 from embed_image/embed_text;
+    tolerance 1e-5 (float32 sums over D). Singleton ensembles agree with a plain set."""
+    ensembles = [["a small left pleural effusion.", "there is a pleural effusion."],
+                 ["no pleural effusion."], ["the heart is enlarged.", "cardiomegaly is seen.", "big heart."]]
+    def unit(x):
+        x = np.asarray(x, dtype=np.float64)
+        return x / max(np.linalg.norm(x), 1e-8)
+    with model.prompt_ensembles(ensembles) as pe:
+        assert len(pe) == 3 and pe.prompts == ensembles
+        for image in (gray8, rgb8):
+            scores, probabilities = model.classify(image, pe, temperature=0.5)
+            g = unit(model.embed_image(image))
+            want = [float(g @ unit(np.mean([unit(model.embed_text(t)) for t in e], axis=0))) for e in ensembles]
+            assert np.max(np.abs(scores - want)) < 1e-5, (scores, want)
+            soft = np.exp(np.array(want) / 0.5)
+            assert np.max(np.abs(probabilities - soft / soft.sum())) < 1e-5
+    flat = [t for e in ensembles for t in e]
+    with model.prompt_ensembles([[t] for t in flat]) as singles, model.prompt_set(flat) as plain:
+        assert np.max(np.abs(model.classify(gray8, singles)[0] - model.classify(gray8, plain)[0])) < 1e-6
+    with pytest.raises(ValueError):
+        model.prompt_ensembles([])
+    with pytest.raises(ValueError):
+        model.prompt_ensembles([["one"], []])
+    with pytest.raises(TypeError):
+        model.prompt_ensembles("one text")
+    lib = _capi.lib
+    texts = (ctypes.c_char_p * 2)(b"one finding.", b"another finding.")
+    handle = ctypes.c_void_p()
+    with model._use() as m:
+        for groups, count in (([0, 2], 2), ([0, 0], 2), ([0, -1], 2), ([0, 1], 0), ([0, 1], 3)):
+            arr = (ctypes.c_int32 * 2)(*groups)
+            st = lib.afloc_prompt_set_create_ensembles(m, texts, 2, arr, count, ctypes.byref(handle))
+            assert st == _capi.ERR_INVALID_ARGUMENT and not handle.value, (groups, count)
+        assert lib.afloc_prompt_set_create_ensembles(m, texts, 2, None, 1, ctypes.byref(handle)) == _capi.ERR_INVALID_ARGUMENT
 
 
 def test_closing_a_context_closes_its_models(config):

@@ -349,6 +349,7 @@ FUNCTIONS = [
                                     _P(_P(Heatmaps))], _st),
     ("afloc_model_classify", [_vp, _P(ImageView), _pcp, _i32, ctypes.c_float, _pf, _pf], _st),
     ("afloc_prompt_set_create", [_vp, _pcp, _i32, _pvp], _st),
+    ("afloc_prompt_set_create_ensembles", [_vp, _pcp, _i32, _pi32, _i32, _pvp], _st),
     ("afloc_model_classify_prompt_set", [_vp, _P(ImageView), _vp, ctypes.c_float, _pf, _pf], _st),
     ("afloc_prompt_set_free", [_vp], None),
     # training

@@ -613,24 +613,47 @@ class Model(_Handle):
         """Encodes `prompts` once for classifying many images (see PromptSet)."""
         return PromptSet(self, prompts)
 
+    def prompt_ensembles(self, ensembles):
+        """Encodes prompt ensembles once: `ensembles` is a sequence of sequences of texts (say,
+        several wordings per class); classify() then gives one score per ensemble, the cosine of
+        the image with the mean of its prompts' unit text embeddings (see PromptSet)."""
+        if isinstance(ensembles, (str, bytes)):
+            raise TypeError("ensembles must be a sequence of sequences of texts")
+        groups = [_text_list(g, "ensembles[%d]" % i)[0] for i, g in enumerate(ensembles)]
+        if not groups:
+            raise ValueError("ensembles is empty")
+        return PromptSet(self, [t for g in groups for t in g],
+                         ensemble_of=[i for i, g in enumerate(groups) for _ in g], ensemble_count=len(groups))
+
     def __repr__(self):
         return "<afloc.Model %s>" % ("closed" if self.closed else
                                      "D=%d S=%d frame=%d" % self.dims[:3])
 
 
 class PromptSet(_Handle):
-    """Prompts encoded once by one model; pass it to that model's classify()."""
+    """Prompts encoded once by one model; pass it to that model's classify(). Made by
+    Model.prompt_set (one entry per prompt; `prompts` lists them) or Model.prompt_ensembles (one
+    entry per ensemble; `prompts` lists each ensemble's texts)."""
 
     _free = staticmethod(_lib.afloc_prompt_set_free)
 
-    def __init__(self, model, prompts):
+    def __init__(self, model, prompts, ensemble_of=None, ensemble_count=None):
         items, array = _text_list(prompts, "prompts")
         handle = ctypes.c_void_p()
         with model._use() as m:
-            _check(_lib.afloc_prompt_set_create(m, array, len(items), ctypes.byref(handle)))
+            if ensemble_of is None:
+                _check(_lib.afloc_prompt_set_create(m, array, len(items), ctypes.byref(handle)))
+            else:
+                groups = (ctypes.c_int32 * len(items))(*ensemble_of)
+                _check(_lib.afloc_prompt_set_create_ensembles(m, array, len(items), groups,
+                                                              ensemble_count, ctypes.byref(handle)))
         super().__init__(handle.value)
         self.model = model
-        self.prompts = [b.decode("utf-8", errors="replace") for b in items]
+        texts = [b.decode("utf-8", errors="replace") for b in items]
+        if ensemble_of is None:
+            self.prompts = texts
+        else:
+            self.prompts = [[t for t, e in zip(texts, ensemble_of) if e == i] for i in range(ensemble_count)]
         model._sets.add(self)
 
     def __len__(self):
