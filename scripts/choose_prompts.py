@@ -1,13 +1,16 @@
 """choose_prompts.py MODEL VAL_DIR TEST_DIR: the zero-shot prompt choice of models/README.md.
 
-For each chest X-ray class, scores the dataset's own pair (VAL_DIR/classes.csv) and three
-report-style positives against the reports' commonest negation by AUC on the validation images
-(the dataset's own pair was the short phrases in datasets of generator_version 1)
-(pos/neg cosine difference of the global embeddings, the order `afloc eval`'s softmax gives),
-keeps the best pair per class, then prints the test AUCs of the dataset's pairs and of the chosen
-ones (TEST_DIR never influences the choice). Run with /usr/bin/python3 (numpy) and
-AFLOC_LIBRARY=build/libafloc.so; the validation set was `afloc synth cxr val --seed 2 --train 8
---test 300`."""
+For each chest X-ray class it scores, by AUC on the validation images (the pos/neg cosine
+difference of the global embeddings, the order `afloc eval`'s softmax gives):
+  - the validation set's own pair (VAL_DIR/classes.csv; the short phrases of generator_version 1
+    when VAL_DIR was made by it) and each report-style positive of POS against the reports'
+    commonest negation (NEG), and keeps the best single pair per class;
+  - the ensemble of all of POS against NEG (afloc_prompt_set_create_ensembles: the mean of the
+    unit embeddings), which involves no choice per class.
+Then it prints the test AUCs of TEST_DIR's own prompts (classes.csv, ensembles where a class has
+several rows), of the chosen pairs and of the ensembles (TEST_DIR never influences a choice).
+Run with /usr/bin/python3 (numpy) and AFLOC_LIBRARY=build/libafloc.so; the validation set was
+`afloc synth cxr val --seed 2 --train 8 --test 300`."""
 import csv
 import os
 import sys
@@ -24,7 +27,10 @@ def load(ds):
     names = [c for c in rows[0] if c != 'image']
     Y = np.array([[int(r[n]) for n in names] for r in rows])
     G = unit(np.stack([m.embed_image(api.load_png(ds + '/' + r['image'])) for r in rows]))
-    cls = {r['class']: (r['positive'], r['negative']) for r in csv.DictReader(open(ds + '/classes.csv'))}
+    cls = {}
+    for r in csv.DictReader(open(ds + '/classes.csv')):
+        p, n = cls.setdefault(r['class'], ([], []))
+        p.append(r['positive']); n.append(r['negative'])
     return names, Y, G, cls
 def auc(s, y):
     o = np.argsort(s, kind='mergesort'); r = np.empty(len(s)); ss = s[o]; i = 0
@@ -52,20 +58,22 @@ POS = {'nodule': ['a pulmonary nodule is seen.', 'there is a rounded nodule in t
        'mass': ['a lung mass is seen.', 'there is a large mass in the lung.', 'impression: lung mass.',
                 'a large mass is present, concerning for malignancy.',
                 'a large lobulated mass-like opacity occupies the lung.', 'there is a large irregular mass.']}
+def mean_unit(texts): return unit(np.mean([unit(m.embed_text(t)) for t in texts], axis=0))
 def score(names, Y, G, pairs):
-    out = []
-    for i, k in enumerate(names):
-        p, n = pairs[k]
-        out.append(auc(G @ unit(m.embed_text(p)) - G @ unit(m.embed_text(n)), Y[:, i]))
-    return out
+    """pairs[k] = (positives, negatives): lists of texts, each side scored as an ensemble."""
+    return [auc(G @ mean_unit(pairs[k][0]) - G @ mean_unit(pairs[k][1]), Y[:, i]) for i, k in enumerate(names)]
+def show(what, a): print('%-28s mean %.3f ' % (what, np.mean(a)) + ' '.join('%.3f' % x for x in a), flush=True)
 names, Yv, Gv, clsv = load(sys.argv[2])
-choice = {}
+choice, ensemble = {}, {k: (POS[k], [NEG[k]]) for k in names}
 for i, k in enumerate(names):
-    cands = [clsv[k]] + [(p, NEG[k]) for p in POS[k]]
+    cands = [(clsv[k][0][:1], clsv[k][1][:1])] + [([p], [NEG[k]]) for p in POS[k]]
     a = [score([k], Yv[:, [i]], Gv, {k: c})[0] for c in cands]
     choice[k] = cands[int(np.argmax(a))]
     print(k, ' '.join('%.3f' % x for x in a), '->', choice[k], flush=True)
+print('classes:', ', '.join(names))
+show('validation, best pairs', score(names, Yv, Gv, choice))
+show('validation, ensembles', score(names, Yv, Gv, ensemble))
 names, Yt, Gt, clst = load(sys.argv[3])
-cur = score(names, Yt, Gt, clst); new = score(names, Yt, Gt, choice)
-print('test current mean %.3f ' % np.mean(cur) + ' '.join('%.3f' % x for x in cur))
-print('test chosen  mean %.3f ' % np.mean(new) + ' '.join('%.3f' % x for x in new))
+show('test, its own prompts', score(names, Yt, Gt, clst))
+show('test, chosen pairs', score(names, Yt, Gt, choice))
+show('test, ensembles', score(names, Yt, Gt, ensemble))

@@ -23,8 +23,9 @@
 #define AFLOC_SYNTH_PROMPT_CAPACITY 96
 #define AFLOC_SYNTH_PARAMS          16
 #define AFLOC_SYNTH_ANATOMY         32
-/* 2: the chest X-ray classes.csv prompts became report sentences (images and reports unchanged) */
-#define AFLOC_SYNTH_GENERATOR_VERSION 2
+/* 2: the chest X-ray classes.csv prompts became report sentences (images and reports unchanged);
+ * 3: the chest X-ray classes.csv lists several positive wordings per class (prompt ensembles) */
+#define AFLOC_SYNTH_GENERATOR_VERSION 3
 
 enum { AFLOC_SYNTH_SPLIT_TRAIN = 0, AFLOC_SYNTH_SPLIT_TEST = 1 };
 
@@ -62,14 +63,21 @@ typedef struct afloc_synth_box {
     int32_t x0, y0, x1, y1;
 } afloc_synth_box;
 
+/* One row of classes.csv: a (positive, negative) prompt pair of a class. A class on several rows
+ * is classified with the ensembles of its positives and of its negatives (`afloc eval`). */
+typedef struct afloc_synth_prompt {
+    int32_t     class_index;
+    const char *positive, *negative;
+} afloc_synth_prompt;
+
 typedef struct afloc_synth_modality {
     const char         *name;        /* "cxr"                                          */
     int32_t             channels;    /* 1: 16-bit gray PNG; 3: 8-bit RGB PNG           */
     uint64_t            seed_salt;   /* mixed into the seed so modalities differ       */
     int32_t             class_count;
     const char *const  *classes;     /* (class_count) class names                       */
-    const char *const  *positives;   /* (class_count) positive class prompts            */
-    const char *const  *negatives;   /* (class_count) negative class prompts            */
+    int32_t             prompt_count; /* rows of classes.csv, every class at least once */
+    const afloc_synth_prompt *prompts; /* (prompt_count), grouped by class in class order */
     /* Fills everything of `c` but seed/split/index (already set) from `rng`: anatomy,
      * findings with their prompts, and the report. */
     afloc_status (*plan)(afloc_synth_case *c, afloc_rng *rng, int32_t size, const char *function);

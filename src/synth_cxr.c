@@ -52,20 +52,49 @@ enum { P_U = 0, P_V, P_AMP, P_R, P_LOB2, P_LOB3, P_CPHI, P_SPHI, P_U2, P_V2, P_D
 static const char *const class_names[AFLOC_CXR_CLASSES] = {
     "nodule", "consolidation", "pleural effusion", "pneumothorax", "cardiomegaly", "atelectasis",
     "mass"};
-/* Zero-shot prompt pairs, written as report sentences. Chosen per class for the shipped model on a
- * validation set (`afloc synth cxr --seed 2 --test 300`, never the seed-1 test set), among the
- * earlier short phrases ("pulmonary nodule" / "no pulmonary nodule", ...) and report-style
- * positives against the reports' commonest negation (scripts/choose_prompts.py; models/README.md,
- * "Zero-shot prompts"). */
-static const char *const class_positive[AFLOC_CXR_CLASSES] = {
-    "there is a rounded nodule in the lung.",
-    "airspace consolidation is seen, concerning for infection.", "a small effusion is present.",
-    "impression: pneumothorax.", "the heart is enlarged.", "plate-like atelectasis is noted.",
-    "a lung mass is seen."};
-static const char *const class_negative[AFLOC_CXR_CLASSES] = {
-    "no pulmonary nodule is seen.", "there is no focal consolidation.",
-    "there is no pleural effusion.", "there is no pneumothorax.", "the heart size is normal.",
-    "there is no atelectasis.", "no lung mass is identified."};
+/* classes.csv: zero-shot prompt ensembles written as report sentences, each class's report-style
+ * positives against the reports' commonest negation of the finding (`afloc eval` scores the mean
+ * of each side's unit embeddings). Ensembles won over the best single pair per class on a
+ * validation set (`afloc synth cxr --seed 2 --test 300`, never the seed-1 test set), where the
+ * pairs were chosen (scripts/choose_prompts.py; models/README.md, "Zero-shot prompts"). */
+#define NODULE_NO "no pulmonary nodule is seen."
+#define CONSOLIDATION_NO "there is no focal consolidation."
+#define EFFUSION_NO "there is no pleural effusion."
+#define PNEUMOTHORAX_NO "there is no pneumothorax."
+#define HEART_NO "the heart size is normal."
+#define ATELECTASIS_NO "there is no atelectasis."
+#define MASS_NO "no lung mass is identified."
+static const afloc_synth_prompt class_prompts[] = {
+    {0, "a pulmonary nodule is seen.", NODULE_NO},
+    {0, "there is a rounded nodule in the lung.", NODULE_NO},
+    {0, "impression: lung nodule.", NODULE_NO},
+    {0, "a rounded nodule is noted, and ct is recommended for further evaluation.", NODULE_NO},
+    {0, "a well-circumscribed nodular opacity is seen.", NODULE_NO},
+    {0, "a pulmonary nodule projects over the lung.", NODULE_NO},
+    {1, "airspace consolidation is seen.", CONSOLIDATION_NO},
+    {1, "an area of consolidation is noted.", CONSOLIDATION_NO},
+    {1, "impression: consolidation.", CONSOLIDATION_NO},
+    {1, "patchy airspace opacity may reflect pneumonia.", CONSOLIDATION_NO},
+    {1, "airspace consolidation is seen, concerning for infection.", CONSOLIDATION_NO},
+    {1, "there is focal consolidation in the lung.", CONSOLIDATION_NO},
+    {2, "a pleural effusion is present.", EFFUSION_NO},
+    {2, "a small effusion is present.", EFFUSION_NO},
+    {2, "impression: pleural effusion.", EFFUSION_NO},
+    {3, "a pneumothorax is present.", PNEUMOTHORAX_NO},
+    {3, "a visible pleural line at the apex indicates a pneumothorax.", PNEUMOTHORAX_NO},
+    {3, "impression: pneumothorax.", PNEUMOTHORAX_NO},
+    {4, "the heart is enlarged.", HEART_NO},
+    {4, "moderate cardiomegaly is present.", HEART_NO},
+    {4, "impression: cardiomegaly.", HEART_NO},
+    {5, "there is atelectasis.", ATELECTASIS_NO},
+    {5, "plate-like atelectasis is noted.", ATELECTASIS_NO},
+    {5, "impression: atelectasis.", ATELECTASIS_NO},
+    {6, "a lung mass is seen.", MASS_NO},
+    {6, "there is a large mass in the lung.", MASS_NO},
+    {6, "impression: lung mass.", MASS_NO},
+    {6, "a large mass is present, concerning for malignancy.", MASS_NO},
+    {6, "a large lobulated mass-like opacity occupies the lung.", MASS_NO},
+    {6, "there is a large irregular mass.", MASS_NO}};
 
 static double absd(double x) { return x < 0.0 ? -x : x; }
 
@@ -656,6 +685,6 @@ static afloc_status cxr_render(const afloc_synth_case *c, int32_t size, uint32_t
 const afloc_synth_modality *afloc_synth_modality_cxr(void) {
     static const afloc_synth_modality cxr = {
         "cxr", 1, 0x6166636378723031ull /* "afccxr01" */, AFLOC_CXR_CLASSES, class_names,
-        class_positive, class_negative, cxr_plan, cxr_render};
+        (int32_t)(sizeof class_prompts / sizeof class_prompts[0]), class_prompts, cxr_plan, cxr_render};
     return &cxr;
 }

@@ -273,15 +273,17 @@ static afloc_status write_tables(const afloc_synth_modality *m, const afloc_synt
     for (int32_t k = 0; k < m->class_count; k++) {
         put(&labels, ",");
         put(&labels, m->classes[k]);
-        put(&classes, m->classes[k]);
-        put(&classes, ",");
-        put_quoted(&classes, m->positives[k]);
-        put(&classes, ",");
-        put_quoted(&classes, m->negatives[k]);
-        put(&classes, "\n");
         put(&json, k ? ",\"" : "\"");
         put(&json, m->classes[k]);
         put(&json, "\"");
+    }
+    for (int32_t r = 0; r < m->prompt_count; r++) {
+        put(&classes, m->classes[m->prompts[r].class_index]);
+        put(&classes, ",");
+        put_quoted(&classes, m->prompts[r].positive);
+        put(&classes, ",");
+        put_quoted(&classes, m->prompts[r].negative);
+        put(&classes, "\n");
     }
     put(&json, "],\"generator_version\":");
     put_int(&json, AFLOC_SYNTH_GENERATOR_VERSION);
@@ -298,7 +300,7 @@ static afloc_status write_tables(const afloc_synth_modality *m, const afloc_synt
     if (status == AFLOC_OK) status = write_text_file(out_dir, "classes.csv", &classes);
     if (status == AFLOC_OK) {
         /* the vocabulary covers the reports, the test prompts and the class prompts */
-        size_t n = (size_t)total + 2 * (size_t)m->class_count;
+        size_t n = (size_t)total + 2 * (size_t)m->prompt_count;
         const char **corpus = afloc_malloc(n * sizeof *corpus);
         char *vocab = NULL;
         size_t vocab_size = 0;
@@ -306,9 +308,9 @@ static afloc_status write_tables(const afloc_synth_modality *m, const afloc_synt
             status = afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: no memory for the corpus", fn_write);
         } else {
             for (int32_t j = 0; j < total; j++) corpus[j] = items[j].corpus ? items[j].corpus : "";
-            for (int32_t k = 0; k < m->class_count; k++) {
-                corpus[total + 2 * k] = m->positives[k];
-                corpus[total + 2 * k + 1] = m->negatives[k];
+            for (int32_t k = 0; k < m->prompt_count; k++) {
+                corpus[total + 2 * k] = m->prompts[k].positive;
+                corpus[total + 2 * k + 1] = m->prompts[k].negative;
             }
             status = afloc_synth_vocab_build(corpus, n, &vocab, &vocab_size, fn_write);
         }

@@ -49,10 +49,12 @@ enum { P_U = 0, P_V, P_SPREAD, P_COUNT, P_SIZE, P_AMP };
 
 static const char *const class_names[AFLOC_FUNDUS_CLASSES] = {"haemorrhage", "hard exudate",
                                                               "drusen", "cotton wool spot"};
-static const char *const class_positive[AFLOC_FUNDUS_CLASSES] = {
-    "retinal haemorrhages", "hard exudates", "macular drusen", "cotton-wool spots"};
-static const char *const class_negative[AFLOC_FUNDUS_CLASSES] = {
-    "no retinal haemorrhages", "no hard exudates", "no macular drusen", "no cotton-wool spots"};
+/* classes.csv: one prompt pair per class */
+static const afloc_synth_prompt class_prompts[AFLOC_FUNDUS_CLASSES] = {
+    {0, "retinal haemorrhages", "no retinal haemorrhages"},
+    {1, "hard exudates", "no hard exudates"},
+    {2, "macular drusen", "no macular drusen"},
+    {3, "cotton-wool spots", "no cotton-wool spots"}};
 
 
 /* ---- planning ---- */
@@ -483,6 +485,6 @@ static afloc_status fundus_render(const afloc_synth_case *c, int32_t size, uint3
 const afloc_synth_modality *afloc_synth_modality_fundus(void) {
     static const afloc_synth_modality fundus = {
         "fundus", 3, 0x61666366756e3031ull /* "afcfun01" */, AFLOC_FUNDUS_CLASSES, class_names,
-        class_positive, class_negative, fundus_plan, fundus_render};
+        AFLOC_FUNDUS_CLASSES, class_prompts, fundus_plan, fundus_render};
     return &fundus;
 }

@@ -44,10 +44,11 @@ _Static_assert(A_COUNT <= AFLOC_SYNTH_ANATOMY, "anatomy slots");
 enum { P_U = 0, P_V, P_R, P_ASPECT, P_CU, P_CV };
 
 static const char *const class_names[AFLOC_HISTO_CLASSES] = {"tumour", "necrosis", "inflammation"};
-static const char *const class_positive[AFLOC_HISTO_CLASSES] = {
-    "invasive tumour cells", "tumour necrosis", "lymphocytic inflammatory infiltrate"};
-static const char *const class_negative[AFLOC_HISTO_CLASSES] = {
-    "no tumour cells", "no necrosis seen", "no inflammatory infiltrate"};
+/* classes.csv: one prompt pair per class */
+static const afloc_synth_prompt class_prompts[AFLOC_HISTO_CLASSES] = {
+    {0, "invasive tumour cells", "no tumour cells"},
+    {1, "tumour necrosis", "no necrosis seen"},
+    {2, "lymphocytic inflammatory infiltrate", "no inflammatory infiltrate"}};
 
 
 static double unit_of(uint64_t h, int shift) {
@@ -303,6 +304,6 @@ static afloc_status histo_render(const afloc_synth_case *c, int32_t size, uint32
 const afloc_synth_modality *afloc_synth_modality_histo(void) {
     static const afloc_synth_modality histo = {
         "histo", 3, 0x6166636869733031ull /* "afchis01" */, AFLOC_HISTO_CLASSES, class_names,
-        class_positive, class_negative, histo_plan, histo_render};
+        AFLOC_HISTO_CLASSES, class_prompts, histo_plan, histo_render};
     return &histo;
 }

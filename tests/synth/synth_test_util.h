@@ -168,6 +168,19 @@ static char *read_lines(const char *path, char ***lines, int32_t *count) {
     return text;
 }
 
+/* classes.csv rows: every class has a row, rows grouped by class in class order, no empty text. */
+static int prompts_well_formed(const afloc_synth_modality *m) {
+    if (m->prompt_count < m->class_count) return 0;
+    int32_t next = 0;
+    for (int32_t r = 0; r < m->prompt_count; r++) {
+        const afloc_synth_prompt *p = &m->prompts[r];
+        if (!p->positive[0] || !p->negative[0]) return 0;
+        if (p->class_index == next) next++;
+        else if (p->class_index != next - 1) return 0;
+    }
+    return next == m->class_count;
+}
+
 static int class_index(const afloc_synth_modality *m, const char *name) {
     for (int32_t k = 0; k < m->class_count; k++)
         if (!strcmp(m->classes[k], name)) return k;
