@@ -1,6 +1,6 @@
 """choose_prompts.py MODEL VAL_DIR TEST_DIR: the zero-shot prompt choice of models/README.md.
 
-For each chest X-ray class it scores, by AUC on the validation images (the pos/neg cosine
+The modality (cxr, fundus, histo) is VAL_DIR/dataset.json's. For each class it scores, by AUC on the validation images (the pos/neg cosine
 difference of the global embeddings, the order `afloc eval`'s softmax gives):
   - the validation set's own pair (VAL_DIR/classes.csv; the short phrases of generator_version 1
     when VAL_DIR was made by it) and each report-style positive of POS against the reports'
@@ -9,9 +9,12 @@ difference of the global embeddings, the order `afloc eval`'s softmax gives):
     unit embeddings), which involves no choice per class.
 Then it prints the test AUCs of TEST_DIR's own prompts (classes.csv, ensembles where a class has
 several rows), of the chosen pairs and of the ensembles (TEST_DIR never influences a choice).
-Run with /usr/bin/python3 (numpy) and AFLOC_LIBRARY=build/libafloc.so; the validation set was
-`afloc synth cxr val --seed 2 --train 8 --test 300`."""
+Run with /usr/bin/python3 (numpy) and AFLOC_LIBRARY=build/libafloc.so; the validation sets were
+`afloc synth MODALITY val --seed 2 --train 8 --test 300`. The fundus and histopathology
+candidates are the commonest wordings of each finding in their training reports, without the
+location, against the commonest negation, fixed before any was scored."""
 import csv
+import json
 import os
 import sys
 
@@ -39,11 +42,11 @@ def auc(s, y):
         while j + 1 < len(s) and ss[j + 1] == ss[i]: j += 1
         r[o[i:j + 1]] = (i + j) / 2 + 1; i = j + 1
     npos = y.sum(); return (r[y == 1].sum() - npos * (npos + 1) / 2) / (npos * (len(y) - npos))
-NEG = {'nodule': 'no pulmonary nodule is seen.', 'consolidation': 'there is no focal consolidation.',
+CXR_NEG = {'nodule': 'no pulmonary nodule is seen.', 'consolidation': 'there is no focal consolidation.',
        'pleural effusion': 'there is no pleural effusion.', 'pneumothorax': 'there is no pneumothorax.',
        'cardiomegaly': 'the heart size is normal.', 'atelectasis': 'there is no atelectasis.',
        'mass': 'no lung mass is identified.'}
-POS = {'nodule': ['a pulmonary nodule is seen.', 'there is a rounded nodule in the lung.', 'impression: lung nodule.',
+CXR_POS = {'nodule': ['a pulmonary nodule is seen.', 'there is a rounded nodule in the lung.', 'impression: lung nodule.',
                   # second round, for the three weakest classes
                   'a rounded nodule is noted, and ct is recommended for further evaluation.',
                   'a well-circumscribed nodular opacity is seen.', 'a pulmonary nodule projects over the lung.'],
@@ -58,6 +61,26 @@ POS = {'nodule': ['a pulmonary nodule is seen.', 'there is a rounded nodule in t
        'mass': ['a lung mass is seen.', 'there is a large mass in the lung.', 'impression: lung mass.',
                 'a large mass is present, concerning for malignancy.',
                 'a large lobulated mass-like opacity occupies the lung.', 'there is a large irregular mass.']}
+FUNDUS_NEG = {'haemorrhage': 'there are no haemorrhages.', 'hard exudate': 'no hard exudates are seen.',
+              'drusen': 'no drusen.', 'cotton wool spot': 'there are no cotton-wool spots.'}
+FUNDUS_POS = {'haemorrhage': ['there are a few dot-blot haemorrhages.', 'there are scattered intraretinal haemorrhages.',
+                              'there are scattered retinal haemorrhages.'],
+              'hard exudate': ['a circinate ring of hard exudates is seen.', 'there are yellow hard exudates.',
+                               'there are hard exudates.'],
+              'drusen': ['drusen at the macula.', 'some drusen are present at the macula.',
+                         'a few small drusen at the posterior pole.'],
+              'cotton wool spot': ['cotton-wool spots are seen.', 'a cotton-wool spot is seen.', 'a cotton-wool spot.']}
+HISTO_NEG = {'tumour': 'no tumour is identified.', 'necrosis': 'there is no necrosis.',
+             'inflammation': 'there is no inflammatory infiltrate.'}
+HISTO_POS = {'tumour': ['sheets of pleomorphic tumour cells with enlarged hyperchromatic nuclei are present.',
+                        'an area of infiltrating carcinoma is seen.', 'diagnosis: invasive carcinoma.'],
+             'necrosis': ['necrotic debris with karyorrhexis is seen.', 'an area of coagulative necrosis is present.',
+                          'diagnosis: necrosis.'],
+             'inflammation': ['a dense lymphocytic infiltrate is present.',
+                              'an area of chronic inflammation with aggregates of lymphocytes is seen.',
+                              'diagnosis: chronic inflammation.']}
+modality = json.load(open(os.path.join(sys.argv[2], 'dataset.json')))['modality']
+POS, NEG = {'cxr': (CXR_POS, CXR_NEG), 'fundus': (FUNDUS_POS, FUNDUS_NEG), 'histo': (HISTO_POS, HISTO_NEG)}[modality]
 def mean_unit(texts): return unit(np.mean([unit(m.embed_text(t)) for t in texts], axis=0))
 def score(names, Y, G, pairs):
     """pairs[k] = (positives, negatives): lists of texts, each side scored as an ensemble."""

@@ -24,7 +24,8 @@
 #define AFLOC_SYNTH_PARAMS          16
 #define AFLOC_SYNTH_ANATOMY         32
 /* 2: the chest X-ray classes.csv prompts became report sentences (images and reports unchanged);
- * 3: the chest X-ray classes.csv lists several positive wordings per class (prompt ensembles) */
+ * 3: the chest X-ray and histopathology classes.csv list several positive wordings per class
+ *    (prompt ensembles) */
 #define AFLOC_SYNTH_GENERATOR_VERSION 3
 
 enum { AFLOC_SYNTH_SPLIT_TRAIN = 0, AFLOC_SYNTH_SPLIT_TEST = 1 };

@@ -44,11 +44,24 @@ _Static_assert(A_COUNT <= AFLOC_SYNTH_ANATOMY, "anatomy slots");
 enum { P_U = 0, P_V, P_R, P_ASPECT, P_CU, P_CV };
 
 static const char *const class_names[AFLOC_HISTO_CLASSES] = {"tumour", "necrosis", "inflammation"};
-/* classes.csv: one prompt pair per class */
-static const afloc_synth_prompt class_prompts[AFLOC_HISTO_CLASSES] = {
-    {0, "invasive tumour cells", "no tumour cells"},
-    {1, "tumour necrosis", "no necrosis seen"},
-    {2, "lymphocytic inflammatory infiltrate", "no inflammatory infiltrate"}};
+/* classes.csv: prompt ensembles, each class's three commonest wordings in the training reports
+ * (without the location) against the commonest negation. They replaced the short pairs ("invasive
+ * tumour cells" / "no tumour cells", ...) after scoring better on a validation set (`afloc synth
+ * histo --seed 2 --test 300`): mean AUC 0.929 -> 0.999 (scripts/choose_prompts.py,
+ * models/README.md). */
+#define TUMOUR_NO "no tumour is identified."
+#define NECROSIS_NO "there is no necrosis."
+#define INFLAMMATION_NO "there is no inflammatory infiltrate."
+static const afloc_synth_prompt class_prompts[] = {
+    {0, "sheets of pleomorphic tumour cells with enlarged hyperchromatic nuclei are present.", TUMOUR_NO},
+    {0, "an area of infiltrating carcinoma is seen.", TUMOUR_NO},
+    {0, "diagnosis: invasive carcinoma.", TUMOUR_NO},
+    {1, "necrotic debris with karyorrhexis is seen.", NECROSIS_NO},
+    {1, "an area of coagulative necrosis is present.", NECROSIS_NO},
+    {1, "diagnosis: necrosis.", NECROSIS_NO},
+    {2, "a dense lymphocytic infiltrate is present.", INFLAMMATION_NO},
+    {2, "an area of chronic inflammation with aggregates of lymphocytes is seen.", INFLAMMATION_NO},
+    {2, "diagnosis: chronic inflammation.", INFLAMMATION_NO}};
 
 
 static double unit_of(uint64_t h, int shift) {
@@ -304,6 +317,6 @@ static afloc_status histo_render(const afloc_synth_case *c, int32_t size, uint32
 const afloc_synth_modality *afloc_synth_modality_histo(void) {
     static const afloc_synth_modality histo = {
         "histo", 3, 0x6166636869733031ull /* "afchis01" */, AFLOC_HISTO_CLASSES, class_names,
-        AFLOC_HISTO_CLASSES, class_prompts, histo_plan, histo_render};
+        (int32_t)(sizeof class_prompts / sizeof class_prompts[0]), class_prompts, histo_plan, histo_render};
     return &histo;
 }
