@@ -105,7 +105,9 @@ static afloc_status check_ensembles(const int32_t *ensemble_of, int32_t count, i
 }
 
 /* Turns a set of K prompt embeddings into E ensemble means of unit embeddings, in place (the
- * first E rows; rows are accumulated in double so the order of prompts matters little). */
+ * first E rows; rows are accumulated in double so the order of prompts matters little). A
+ * one-prompt ensemble keeps its embedding as it is: the cosine does not see the scale, so it
+ * scores exactly as in a plain set (one code path serves sets with and without ensembles). */
 static afloc_status pool_ensembles(afloc_prompt_set *set, const int32_t *ensemble_of, int32_t E,
                                    const char *fn) {
     size_t D = (size_t)set->dim;
@@ -117,14 +119,14 @@ static afloc_status pool_ensembles(afloc_prompt_set *set, const int32_t *ensembl
         return afloc_fail(AFLOC_ERR_OUT_OF_MEMORY, "%s: out of memory for %d ensembles", fn,
                           (int)E);
     }
+    for (int32_t k = 0; k < set->count; k++) n[ensemble_of[k]]++;
     for (int32_t k = 0; k < set->count; k++) {
         const float *r = set->reports + (size_t)k * D;
         double rr = 0.0;
         for (size_t d = 0; d < D; d++) rr += (double)r[d] * r[d];
-        double inv = 1.0 / (sqrt(rr) > 1e-8 ? sqrt(rr) : 1e-8);
+        double inv = n[ensemble_of[k]] == 1 ? 1.0 : 1.0 / (sqrt(rr) > 1e-8 ? sqrt(rr) : 1e-8);
         double *acc = sum + (size_t)ensemble_of[k] * D;
         for (size_t d = 0; d < D; d++) acc[d] += (double)r[d] * inv;
-        n[ensemble_of[k]]++;
     }
     for (int32_t e = 0; e < E; e++)
         for (size_t d = 0; d < D; d++)

@@ -674,8 +674,8 @@ AFLOC_API afloc_status afloc_prompt_set_create(const afloc_model *model,
  * each ensemble holding at least one prompt), and the set holds one entry per ensemble, the mean
  * of its prompts' unit report embeddings (each text_emb_r / max(‖text_emb_r‖, 1e-8)). Classifying
  * with it scores each ensemble by the cosine of the image with that mean, so several wordings of
- * one class count together and no single wording decides. One prompt per ensemble gives
- * afloc_prompt_set_create's scores up to float rounding. Returns its statuses, and
+ * one class count together and no single wording decides. A one-prompt ensemble scores exactly
+ * as that prompt does in afloc_prompt_set_create's set. Returns its statuses, and
  * AFLOC_ERR_INVALID_ARGUMENT for a NULL ensemble_of, an index outside 0..ensemble_count-1 or an
  * empty ensemble. Thread-safe. Since 0.1. */
 AFLOC_API afloc_status afloc_prompt_set_create_ensembles(const afloc_model *model,

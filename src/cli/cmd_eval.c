@@ -295,19 +295,18 @@ static int classify(eval_state *st, eval_results *r) {
         rc = cli_fail("eval", "classification", AFLOC_ERR_OUT_OF_MEMORY);
         goto done;
     }
-    /* Entry 2k of the set is class k's positive, 2k + 1 its negative: with one row per class
-     * the prompts themselves, with several the ensembles of the class's positives and negatives. */
+    /* Entry 2k of the set is the ensemble of class k's positives, 2k + 1 of its negatives (a
+     * class on one row scores exactly as its two prompts would in a plain set). */
     for (int32_t i = 0; i < P; i++) {
         prompts[2 * i] = d->pair_positive[i];
         prompts[2 * i + 1] = d->pair_negative[i];
         ensemble_of[2 * i] = 2 * d->pair_class[i];
         ensemble_of[2 * i + 1] = 2 * d->pair_class[i] + 1;
     }
-    afloc_status s = P == K ? afloc_prompt_set_create(st->m.model, prompts, 2 * K, &set)
-                            : afloc_prompt_set_create_ensembles(st->m.model, prompts, 2 * P,
-                                                                ensemble_of, 2 * K, &set);
+    afloc_status s = afloc_prompt_set_create_ensembles(st->m.model, prompts, 2 * P, ensemble_of,
+                                                       2 * K, &set);
     if (s != AFLOC_OK) {
-        rc = cli_fail("eval", P == K ? "afloc_prompt_set_create" : "afloc_prompt_set_create_ensembles", s);
+        rc = cli_fail("eval", "afloc_prompt_set_create_ensembles", s);
         goto done;
     }
     for (int32_t i = 0; i < n; i++) {
