@@ -1,10 +1,11 @@
 """choose_prompts.py MODEL VAL_DIR TEST_DIR: the zero-shot prompt choice of models/README.md.
 
-The modality (cxr, fundus, histo) is VAL_DIR/dataset.json's. For each class it scores, by AUC on the validation images (the pos/neg cosine
-difference of the global embeddings, the order `afloc eval`'s softmax gives):
-  - the validation set's own pair (VAL_DIR/classes.csv; the short phrases of generator_version 1
-    when VAL_DIR was made by it) and each report-style positive of POS against the reports'
-    commonest negation (NEG), and keeps the best single pair per class;
+The modality (cxr, fundus, histo) is VAL_DIR/dataset.json's. For each class it scores, by AUC
+on the validation images (the pos/neg cosine difference of the global embeddings, the order
+`afloc eval`'s softmax gives):
+  - the validation set's own pair (the first row of the class in VAL_DIR/classes.csv; the short
+    phrases of generator_version 1 when VAL_DIR was made by it) and each report-style positive of
+    POS against the reports' commonest negation (NEG), and keeps the best single pair per class;
   - the ensemble of all of POS against NEG (afloc_prompt_set_create_ensembles: the mean of the
     unit embeddings), which involves no choice per class.
 Then it prints the test AUCs of TEST_DIR's own prompts (classes.csv, ensembles where a class has

@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int k = 0; k < 4; k++) {
         size_t end = start;
         while (end < size && data[end] != 0) end++;
-        if (write_part(dir, k, data + start, start < size ? end - start : 0)) abort();
+        if (write_part(dir, k, data + start, end - start)) abort();
         start = end < size ? end + 1 : size;
     }
     eval_dataset d;
