@@ -25,6 +25,7 @@ struct afloc_train_step {
     float *scratch;             /* the largest of the three losses' scratch needs */
     int64_t count;              /* Adam steps taken                               */
     double weight[3];           /* loss weights: global, sentence, word (1, 1, 1)  */
+    double weight_contrast;     /* within-image sentence loss L_WS (0: off)       */
 };
 
 /* Tensors torch's autograd reaches from the loss (train_step.h): the image encoder except
@@ -71,6 +72,10 @@ void afloc_train_step_set_weights(afloc_train_step *s, double global, double sen
     s->weight[2] = word;
 }
 
+void afloc_train_step_set_sentence_contrast(afloc_train_step *s, double weight) {
+    s->weight_contrast = weight;
+}
+
 afloc_status afloc_train_step_create(afloc_train_step **out, afloc_model *model, int32_t B,
                                      float dropout) {
     static const char fn[] = "afloc_train_step_create";
@@ -103,6 +108,7 @@ afloc_status afloc_train_step_create(afloc_train_step **out, afloc_model *model,
     size_t scratch = afloc_cpu_global_loss_scratch_floats(B);
     scratch = max_size(scratch, afloc_cpu_local_loss_scratch_floats(B, s->D, s->S3, s->T));
     scratch = max_size(scratch, afloc_cpu_local_loss_scratch_floats(B, s->D, s->S2, s->T));
+    scratch = max_size(scratch, afloc_cpu_sentence_contrast_scratch_floats(s->D, s->S3, s->T));
     s->grads = afloc_calloc(n, sizeof(float));
     s->m = afloc_calloc(n, sizeof(float));
     s->v = afloc_calloc(n, sizeof(float));
@@ -155,7 +161,7 @@ afloc_status afloc_train_step_compute(afloc_train_step *s, const float *images,
     /* A loss of weight 0 is not computed at all; any other weight scales its gradients (weight 1
      * leaves them untouched, so the default step is exactly the reference's). */
     const size_t S3 = (size_t)s->S3, S2 = (size_t)s->S2, T = (size_t)s->T;
-    float lg = 0.0f, ls = 0.0f, lw = 0.0f;
+    float lg = 0.0f, ls = 0.0f, lw = 0.0f, lc = 0.0f;
     if (s->weight[0] != 0.0) {
         lg = afloc_cpu_global_loss(s->d_g, s->d_r, emb_g, emb_r, s->B, s->D, c->temp3, s->scratch);
         scale(s->d_g, BD, s->weight[0]);
@@ -167,6 +173,10 @@ afloc_status afloc_train_step_compute(afloc_train_step *s, const float *images,
         scale(s->d_l, BD * S3, s->weight[1]);
         scale(s->d_s, BD * T, s->weight[1]);
     }
+    if (s->weight_contrast != 0.0) /* accumulates weight·dL_WS on top of L_DS's gradients */
+        lc = afloc_cpu_sentence_contrast_loss(s->d_l, s->d_s, emb_l, emb_s, len_s, s->B, s->D,
+                                              s->S3, s->T, c->temp1, c->temp3,
+                                              (float)s->weight_contrast, s->scratch);
     struct timespec w0, w1;
     clock_gettime(CLOCK_MONOTONIC, &w0);
     if (s->weight[2] != 0.0) {
@@ -185,11 +195,14 @@ afloc_status afloc_train_step_compute(afloc_train_step *s, const float *images,
         losses->global = lg;
         losses->sentence = ls;
         losses->word = lw;
+        losses->contrast = lc;
         /* float sum, as torch adds the three float32 scalars; weighted when weights are set */
-        if (s->weight[0] == 1.0 && s->weight[1] == 1.0 && s->weight[2] == 1.0)
+        if (s->weight[0] == 1.0 && s->weight[1] == 1.0 && s->weight[2] == 1.0 &&
+            s->weight_contrast == 0.0)
             losses->total = (double)((lg + ls) + lw);
         else
-            losses->total = s->weight[0] * lg + s->weight[1] * ls + s->weight[2] * lw;
+            losses->total = s->weight[0] * lg + s->weight[1] * ls + s->weight[2] * lw +
+                            s->weight_contrast * lc;
         losses->grad_norm = afloc_cpu_grad_norm(s->grads, model->table.total_floats);
         losses->word_seconds =
             (double)(w1.tv_sec - w0.tv_sec) + 1e-9 * (double)(w1.tv_nsec - w0.tv_nsec);

@@ -33,7 +33,8 @@ typedef struct afloc_train_losses {
     double global;    /* L_GR                                  */
     double sentence;  /* L_DS                                  */
     double word;      /* L_SW                                  */
-    double total;     /* global + sentence + word              */
+    double contrast;  /* L_WS, the within-image sentence loss (0 when its weight is 0) */
+    double total;     /* the weighted sum of the four          */
     double grad_norm; /* L2 norm of the whole gradient buffer */
     double word_seconds; /* wall time of the L_SW loss call (its forward and its own backward) */
 } afloc_train_losses;
@@ -75,6 +76,10 @@ afloc_status afloc_train_step_run(afloc_train_step *s, const float *images, cons
  * scaled by its weight, and a weight of 0 skips that loss entirely (reported as 0). Weights are
  * finite and >= 0; the caller checks. For ablations and for cheaper runs without the word level. */
 void afloc_train_step_set_weights(afloc_train_step *s, double global, double sentence, double word);
+
+/* Weight of the within-image sentence loss L_WS (afloc_cpu_sentence_contrast_loss; finite,
+ * >= 0; 0, the default, skips it: the paper's step). */
+void afloc_train_step_set_sentence_contrast(afloc_train_step *s, double weight);
 
 /* The gradient buffer of the last compute (model layout, table.total_floats floats). */
 const float *afloc_train_step_grads(const afloc_train_step *s);

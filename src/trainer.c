@@ -43,6 +43,7 @@ static const afloc_trainer_options default_options = {
     .loss_weight_sentence = 1.0,
     .loss_weight_word = 1.0,
     .mirror_pairs = 0,
+    .loss_weight_sentence_contrast = 0.0,
 };
 
 afloc_status afloc_trainer_options_default(afloc_trainer_options *options) {
@@ -92,6 +93,9 @@ static afloc_status check_options(const afloc_trainer_options *o, afloc_lr_sched
             return afloc_fail(bad, "%s: loss_weight_%s %g outside [0, 1e6]", fn, wname[i], w[i]);
     if (w[0] == 0.0 && w[1] == 0.0 && w[2] == 0.0)
         return afloc_fail(bad, "%s: all three loss weights are 0", fn);
+    if (!(o->loss_weight_sentence_contrast >= 0.0 && o->loss_weight_sentence_contrast <= 1e6))
+        return afloc_fail(bad, "%s: loss_weight_sentence_contrast %g outside [0, 1e6]", fn,
+                          o->loss_weight_sentence_contrast);
     s->kind = o->lr_schedule;
     s->base_lr = o->learning_rate;
     s->gamma = o->lr_gamma;
@@ -208,7 +212,12 @@ afloc_status afloc_trainer_create(afloc_model *model, const afloc_trainer_option
                           fn, (int)o.batch_size);
     }
     afloc_status st = AFLOC_OK;
-    if (on_device(model)) {
+    if (on_device(model) && o.loss_weight_sentence_contrast != 0.0) {
+        /* unfinished: L_WS has a CPU op only (no CUDA kernel yet) */
+        st = afloc_fail(AFLOC_ERR_UNSUPPORTED, "loss_weight_sentence_contrast %g: the "
+                        "within-image sentence loss runs on the CPU backend only",
+                        o.loss_weight_sentence_contrast);
+    } else if (on_device(model)) {
         const size_t n = model->table.total_floats;
         t->host_m = afloc_calloc(n, sizeof(float));
         t->host_v = afloc_calloc(n, sizeof(float));
@@ -226,9 +235,11 @@ afloc_status afloc_trainer_create(afloc_model *model, const afloc_trainer_option
                                            o.loss_weight_sentence, o.loss_weight_word);
     } else {
         st = afloc_train_step_create(&t->step, model, o.batch_size, o.dropout);
-        if (st == AFLOC_OK)
+        if (st == AFLOC_OK) {
             afloc_train_step_set_weights(t->step, o.loss_weight_global, o.loss_weight_sentence,
                                          o.loss_weight_word);
+            afloc_train_step_set_sentence_contrast(t->step, o.loss_weight_sentence_contrast);
+        }
     }
     if (st != AFLOC_OK) {
         char inner[AFLOC_ERROR_CAPACITY];
@@ -271,9 +282,11 @@ static afloc_status side_step(afloc_trainer *t, int32_t count, const char *funct
     t->side = NULL;
     t->side_B = 0;
     afloc_status st = afloc_train_step_create(&t->side, t->model, count, t->options.dropout);
-    if (st == AFLOC_OK)
+    if (st == AFLOC_OK) {
         afloc_train_step_set_weights(t->side, t->options.loss_weight_global,
                                      t->options.loss_weight_sentence, t->options.loss_weight_word);
+        afloc_train_step_set_sentence_contrast(t->side, t->options.loss_weight_sentence_contrast);
+    }
     if (st != AFLOC_OK) {
         char inner[AFLOC_ERROR_CAPACITY];
         snprintf(inner, sizeof inner, "%s", afloc_last_error());
@@ -349,6 +362,7 @@ afloc_status afloc_trainer_run(afloc_trainer *t, const float *images, int32_t co
         full.learning_rate = lr;
         full.step_seconds = seconds_now() - t0;
         full.word_loss_seconds = l.word_seconds;
+        full.sentence_contrast = l.contrast;
         size_t caller_size;
         memcpy(&caller_size, terms, sizeof caller_size);
         afloc_options_write(terms, caller_size, &full, sizeof full);

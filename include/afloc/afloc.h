@@ -748,6 +748,8 @@ typedef struct afloc_train_loss_terms {
     double learning_rate;     /* the rate this step used                                        */
     double step_seconds;      /* wall time of the step (tokenizing, forward, backward, Adam)    */
     double word_loss_seconds; /* of which the word-level loss op (its forward and backward)     */
+    double sentence_contrast; /* L_WS (options.loss_weight_sentence_contrast; 0 when off).
+                                 total then includes weight·L_WS                               */
 } afloc_train_loss_terms;
 
 /* What the progress callback sees after every step of afloc_trainer_fit. Filled by the library,
@@ -806,6 +808,17 @@ typedef struct afloc_trainer_options {
                                    contrastive losses must tell the sides apart; an epoch is then
                                    rows/(batch_size/2) steps. Not stored in checkpoints: resume
                                    with the value that wrote them. Since 0.1                     */
+    double   loss_weight_sentence_contrast; /* weight of L_WS, the within-image sentence loss
+                                   (not in the paper), 0..1e6; default 0 (off, the paper's
+                                   step). L_DS compares an image only with other images'
+                                   reports, so a sentence may attend to another finding of its
+                                   own image; L_WS contrasts the sentences of each report with
+                                   each other: for every image with K >= 2 sentences, the
+                                   contexts c_t its sentences attend to (as in L_DS) and
+                                   Z[t, u] = 10·cos(c_t, sentence_u), L = CE(Z) + CE(Zᵀ)
+                                   averaged over those images. CPU backend only for now: a
+                                   trainer on a CUDA model refuses a nonzero weight with
+                                   AFLOC_ERR_UNSUPPORTED. Not stored in checkpoints. Since 0.1 */
 } afloc_trainer_options;
 
 /* Where a trainer stands. */

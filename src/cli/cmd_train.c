@@ -31,9 +31,14 @@ static const char usage[] =
     "  --resume PATH         continue from a checkpoint (its seed, schedule and position win;\n"
     "                        --batch must match)\n"
     "  --log PATH            append step,epoch,global,sentence,word,total per step to a CSV\n"
-    "                        (header written when the file is new; `afloc eval --log` draws it)\n"
+    "                        (header written when the file is new; `afloc eval --log` draws it),\n"
+    "                        and a sentence_contrast column with --sentence-contrast\n"
     "  --loss-weights G,S,W  weights of the global, sentence and word losses (default 1,1,1;\n"
     "                        0 skips a loss, e.g. 1,1,0 trains without the costly word level)\n"
+    "  --sentence-contrast W weight of the within-image sentence loss (not in the paper;\n"
+    "                        default 0, off): the sentences of each report must attend to\n"
+    "                        image regions that match them better than the report's other\n"
+    "                        sentences do; CPU backend only\n"
     "  --max-minutes M       stop after the first step that ends past M minutes and save the\n"
     "                        model as if the run had finished (a time budget, as the demo uses)\n"
     "  --mirror-pairs        laterality augmentation (not in the paper): each batch holds B/2\n"
@@ -57,6 +62,7 @@ typedef struct train_ui {
     FILE *log; /* --log, or NULL */
     double deadline;  /* --max-minutes as a CLOCK_MONOTONIC time, 0 = none */
     int timed_out;    /* the deadline stopped the run                      */
+    int contrast_column; /* --sentence-contrast: the log has a 7th column     */
 } train_ui;
 
 static double monotonic_seconds(void) {
@@ -94,8 +100,10 @@ static int32_t on_progress(void *user, const afloc_train_progress *p) {
         fflush(stdout);
     }
     if (ui->log) {
-        fprintf(ui->log, "%lld,%d,%.9g,%.9g,%.9g,%.9g\n", (long long)p->step, p->epoch, l->global,
+        fprintf(ui->log, "%lld,%d,%.9g,%.9g,%.9g,%.9g", (long long)p->step, p->epoch, l->global,
                 l->sentence, l->word, l->total);
+        if (ui->contrast_column) fprintf(ui->log, ",%.9g", l->sentence_contrast);
+        fputc('\n', ui->log);
         fflush(ui->log);
     }
     const int epoch_end = p->batch + 1 == p->batches_per_epoch;
@@ -111,6 +119,15 @@ typedef struct train_args {
     double max_minutes;
     afloc_trainer_options o;
 } train_args;
+
+/* 1 if all of v is one floating-point number (stored in *out). */
+static int whole_number(const char *v, double *out) {
+    char *end;
+    const double x = strtod(v, &end);
+    if (end == v || *end != '\0') return 0;
+    *out = x;
+    return 1;
+}
 
 /* Fills `a` from the command line; returns 0, or 2 after printing a usage error. */
 static int parse(int argc, char **argv, train_args *a) {
@@ -145,6 +162,9 @@ static int parse(int argc, char **argv, train_args *a) {
                  sscanf(v, "%lf,%lf,%lf", &a->o.loss_weight_global, &a->o.loss_weight_sentence,
                         &a->o.loss_weight_word) == 3) {
         }
+        else if (!strcmp(k, "--sentence-contrast") &&
+                 whole_number(v, &a->o.loss_weight_sentence_contrast)) {
+        } /* its range is afloc_trainer_create's check */
         else if (!strcmp(k, "--epochs")) a->o.epochs = atoi(v);
         else if (!strcmp(k, "--batch")) a->o.batch_size = atoi(v);
         else if (!strcmp(k, "--lr")) a->o.learning_rate = atof(v);
@@ -189,7 +209,10 @@ int afloc_cli_train(int argc, char **argv) {
             return 1;
         }
         fseek(ui.log, 0, SEEK_END);
-        if (ftell(ui.log) == 0) fputs("step,epoch,global,sentence,word,total\n", ui.log);
+        ui.contrast_column = a.o.loss_weight_sentence_contrast != 0.0;
+        if (ftell(ui.log) == 0)
+            fputs(ui.contrast_column ? "step,epoch,global,sentence,word,total,sentence_contrast\n"
+                                     : "step,epoch,global,sentence,word,total\n", ui.log);
     }
     if (a.max_minutes > 0) ui.deadline = monotonic_seconds() + 60.0 * a.max_minutes;
     a.o.progress = on_progress;

@@ -294,16 +294,13 @@ static double pair_forward(const pair_buf *pb, const float *v, const float *w, i
     return R;
 }
 
-/* Backward of one pair after pair_forward, for dR = dL/dR(j, i): dv (D, S) += …, dtext_i
- * (D, T) += … (either may be NULL). */
-static void pair_backward(const pair_buf *pb, float *dv, float *dtext_i, const float *v,
-                          int32_t n, int32_t D, int32_t S, int32_t T, float temp1, float temp2,
-                          double dR) {
+/* The direct gradients of R = log Σ_t exp(temp2·ρ_t) after pair_forward, for dR = dL/dR(j, i):
+ * dc (the first n rows of pb->k) and the cosine's part of dw (pb->dw), both overwritten. */
+static void pair_direct_from_rho(const pair_buf *pb, int32_t n, int32_t D, float temp2,
+                                 double dR) {
     const float *wt = pb->k + (size_t)n * D;
-    float *dc = pb->k;                         /* (n, D) */
-    const float *alpha = pb->q;                /* (n, S) */
-    float *dq = pb->q + (size_t)n * S;         /* (n, S): dα, then da */
-    /* ρ → c and the direct part of w: dρ_t = dR·temp2·p_t */
+    float *dc = pb->k; /* (n, D) */
+    /* dρ_t = dR·temp2·p_t */
     for (int32_t t = 0; t < n; t++) {
         const double drho = dR * temp2 * pb->p[t];
         double fw, fc, fc2, fw2;
@@ -316,6 +313,16 @@ static void pair_backward(const pair_buf *pb, float *dv, float *dtext_i, const f
             dwt[d] = (float)(drho * (fc2 * ct[d] + fw2 * wr[d]));
         }
     }
+}
+
+/* Backward of one pair from its direct gradients (dc in the first n rows of pb->k, the direct
+ * part of dw in pb->dw) through the contexts and both softmaxes: dv (D, S) += …, dtext_i (D, T)
+ * += … (either may be NULL). */
+static void pair_backward_context(const pair_buf *pb, float *dv, float *dtext_i, const float *v,
+                                  int32_t n, int32_t D, int32_t S, int32_t T, float temp1) {
+    const float *dc = pb->k;                   /* (n, D) */
+    const float *alpha = pb->q;                /* (n, S) */
+    float *dq = pb->q + (size_t)n * S;         /* (n, S): dα, then da */
     /* dα (n, S) = dc v */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, S, D, 1.0f, dc, D, v, S, 0.0f, dq,
                 S);
@@ -360,6 +367,14 @@ static void pair_backward(const pair_buf *pb, float *dv, float *dtext_i, const f
     }
 }
 
+/* Backward of one pair after pair_forward, for dR = dL/dR(j, i). */
+static void pair_backward(const pair_buf *pb, float *dv, float *dtext_i, const float *v,
+                          int32_t n, int32_t D, int32_t S, int32_t T, float temp1, float temp2,
+                          double dR) {
+    pair_direct_from_rho(pb, n, D, temp2, dR);
+    pair_backward_context(pb, dv, dtext_i, v, n, D, S, T, temp1);
+}
+
 /* The window of text i: cap_len clamped to [1, T] (the caller guarantees it; the clamp only keeps
  * a bad value from reading outside the tensor). */
 static int32_t words_of(const int32_t *cap_len, int32_t i, int32_t T) {
@@ -401,5 +416,67 @@ float afloc_cpu_local_loss(float *dimage, float *dtext, float *attention, const 
                           dtext ? dtext + i * txt_n : NULL, image + j * img_n, n, D, S, T,
                           temp1, temp2, temp3 * g);
         }
+    return (float)loss;
+}
+
+/* ---- within-image sentence loss (not in the paper; see cpu_ops.h) ---- */
+
+size_t afloc_cpu_sentence_contrast_scratch_floats(int32_t D, int32_t S, int32_t T) {
+    /* one pair's buffers, with the T×T score matrices in place of the local loss's B×B */
+    return afloc_cpu_local_loss_scratch_floats(T, D, S, T);
+}
+
+float afloc_cpu_sentence_contrast_loss(float *dimage, float *dtext, const float *image,
+                                       const float *text, const int32_t *cap_len, int32_t B,
+                                       int32_t D, int32_t S, int32_t T, float temp1,
+                                       float temp3, float weight, float *scratch) {
+    if (B <= 0 || D <= 0 || S <= 0 || T <= 0) return 0.0f;
+    double *Z, *dZ; /* (K, K): rows the contexts c_t, columns the sentences w_u */
+    const pair_buf pb = pair_buf_carve(scratch, T, D, S, T, &Z, &dZ);
+    const size_t img_n = (size_t)D * S, txt_n = (size_t)D * T;
+    int32_t counted = 0; /* images with at least two sentences */
+    for (int32_t i = 0; i < B; i++)
+        if (words_of(cap_len, i, T) >= 3) counted++;
+    if (counted == 0) return 0.0f;
+    const double inv_count = 1.0 / (double)counted, gscale = (double)weight * temp3 * inv_count;
+    double loss = 0.0;
+    for (int32_t i = 0; i < B; i++) {
+        const int32_t n = words_of(cap_len, i, T), K = n - 1; /* slot 0 is [CLS] */
+        if (K < 2) continue;
+        const float *v = image + i * img_n;
+        /* the attention of L_DS, all n slots taking part in the word softmax as there */
+        pair_forward(&pb, v, text + i * txt_n, n, D, S, T, temp1, 1.0f);
+        const float *wt = pb.k + (size_t)n * D;
+        for (int32_t t = 0; t < K; t++)
+            for (int32_t u = 0; u < K; u++) {
+                const float *ct = pb.c + (size_t)(t + 1) * D, *wu = wt + (size_t)(u + 1) * D;
+                double dot = 0.0;
+                for (int32_t d = 0; d < D; d++) dot += (double)ct[d] * wu[d];
+                const double den = pb.nc[t + 1] * pb.nw[u + 1];
+                Z[(size_t)t * K + u] = temp3 * dot / (den > CONTRASTIVE_EPS ? den : CONTRASTIVE_EPS);
+            }
+        loss += symmetric_ce(dZ, Z, K) * inv_count;
+        if (!dimage && !dtext) continue;
+        float *dc = pb.k; /* (n, D); [CLS]'s row stays 0 */
+        memset(dc, 0, (size_t)n * D * sizeof(float));
+        memset(pb.dw, 0, (size_t)n * D * sizeof(float));
+        for (int32_t t = 0; t < K; t++)
+            for (int32_t u = 0; u < K; u++) {
+                const double g = gscale * dZ[(size_t)t * K + u]; /* d(weight·L)/dcos */
+                if (g == 0.0) continue;
+                const double rho = Z[(size_t)t * K + u] / temp3;
+                const float *ct = pb.c + (size_t)(t + 1) * D, *wu = wt + (size_t)(u + 1) * D;
+                float *dct = dc + (size_t)(t + 1) * D, *dwu = pb.dw + (size_t)(u + 1) * D;
+                double fw, fc, fc2, fw2;
+                cosine_grad_factors(&fw, &fc, rho, pb.nc[t + 1], pb.nw[u + 1]);
+                cosine_grad_factors(&fc2, &fw2, rho, pb.nw[u + 1], pb.nc[t + 1]);
+                for (int32_t d = 0; d < D; d++) {
+                    dct[d] += (float)(g * (fw * wu[d] + fc * ct[d]));
+                    dwu[d] += (float)(g * (fc2 * ct[d] + fw2 * wu[d]));
+                }
+            }
+        pair_backward_context(&pb, dimage ? dimage + i * img_n : NULL,
+                              dtext ? dtext + i * txt_n : NULL, v, n, D, S, T, temp1);
+    }
     return (float)loss;
 }

@@ -243,6 +243,23 @@ float afloc_cpu_local_loss(float *dimage, float *dtext, float *attention, const 
                            float *scratch);
 size_t afloc_cpu_local_loss_scratch_floats(int32_t B, int32_t D, int32_t S, int32_t T);
 
+/* Within-image sentence loss L_WS (not in the paper; trainer option
+ * loss_weight_sentence_contrast): the local loss's pairs compare each image only with other
+ * images' reports, so another finding of the same image is never a negative and a sentence
+ * naming one finding may attend to another. L_WS contrasts the sentences of one report with
+ * each other. For each image i with K = cap_len[i] − 1 >= 2 sentences (slot 0, [CLS], is left
+ * out of the scores): the contexts c_t of the matching pair exactly as in L_DS (all cap_len[i]
+ * slots in the word softmax, temp1), Z[t, u] = temp3·cos(c_t, w_u) over the K sentences (1e-8
+ * clamp), L_i = CE(Z, diag) + CE(Zᵀ, diag); L = mean of L_i over those images (0 if none).
+ * Same layouts as afloc_cpu_local_loss; the gradients of weight·L are accumulated (the trainer
+ * adds them to L_DS's, which use the same maps and features); L is returned. scratch:
+ * afloc_cpu_sentence_contrast_scratch_floats(D, S, T) floats. */
+float afloc_cpu_sentence_contrast_loss(float *dimage, float *dtext, const float *image,
+                                       const float *text, const int32_t *cap_len, int32_t B,
+                                       int32_t D, int32_t S, int32_t T, float temp1,
+                                       float temp3, float weight, float *scratch);
+size_t afloc_cpu_sentence_contrast_scratch_floats(int32_t D, int32_t S, int32_t T);
+
 /* ==== backward passes (training, issue 4) ====
  * Convention: every backward ACCUMULATES (+=) into its gradient outputs (dinput, dweight, dbias),
  * as llm.c does, so residual branches and shared parameters sum naturally; the trainer zeroes the

@@ -185,6 +185,17 @@ static void trainer_check(afloc_context *cuda_context) {
     CHECK(memcmp(cpu_model->params, gpu_model->params,
                  cpu_model->table.total_floats * sizeof(float)) == 0);
     afloc_trainer *tc = make_trainer(cpu_model), *tg = make_trainer(gpu_model);
+    { /* unfinished: the within-image sentence loss has no CUDA kernel, so a CUDA trainer refuses it */
+        afloc_trainer_options o;
+        memset(&o, 0, sizeof o);
+        o.struct_size = sizeof o;
+        afloc_trainer_options_default(&o);
+        o.batch_size = B;
+        o.loss_weight_sentence_contrast = 1.0;
+        afloc_trainer *refused = NULL;
+        CHECK_STATUS(afloc_trainer_create(gpu_model, &o, &refused), AFLOC_ERR_UNSUPPORTED);
+        CHECK(refused == NULL);
+    }
     double worst = 0.0;
     for (int k = 0; k < 2; k++) {
         const double c = trainer_step(tc), g = trainer_step(tg);

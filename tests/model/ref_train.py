@@ -12,6 +12,10 @@ losses, written from MODEL.md §6:
                R = log Σ_t exp(temp2·ρ_t); M[j,i] = temp3·R; L = CE(M) + CE(Mᵀ)
   cap_len = (#names not starting with "[") + 1  (the [UNK] quirk of §5.8 kept)
   total = L_GR + L_DS + L_SW
+  with --sentence-contrast W > 0, also W·L_WS, libafloc's within-image sentence loss (not in
+  the paper; afloc_cpu_sentence_contrast_loss): for each image with K >= 2 sentences, its own
+  L_DS contexts c_1..c_K (slots 1..K) and sentences w_1..w_K, Z = temp3·cos(c_t, w_u),
+  CE(Z) + CE(Zᵀ), the mean over those images
 on one deterministic batch: B synthetic images (ref_afloc.synth_image) and B training captions
 ('. '-joined sentences, tokenized as they are, no §4.1 cleaning, §4.3), model.train() (BN batch
 statistics, §3.4), dropout off unless --dropout 1. Then backward, and N Adam steps
@@ -20,6 +24,7 @@ statistics, §3.4), dropout off unless --dropout 1. Then backward, and N Adam st
 Usage:
   ref_train.py --config small|default|CONFIG.json --seed S --batch B --steps N --out DIR
                [--dropout 0|1] [--lr LR] [--threads T] [--no-selfcheck]
+               [--sentence-contrast W]
 writes DIR/train_reference.safetensors, checkpoint.ckpt (initial weights, as ref_afloc writes
 it), config.json, vocab.txt, images/*.png, captions.txt. Tensor names: tests/model/README.md.
 """
@@ -113,6 +118,23 @@ def local_loss(vmap, text, lens, cfg):
     return cross_entropy_diag(m) + cross_entropy_diag(m.t())
 
 
+def within_image_loss(vmap, text, lens, cfg):
+    """L_WS: vmap [B, D, H, W], text [B, D, T] (sentence features), lens[i] = K_i + 1."""
+    v = vmap.flatten(2)
+    terms = []
+    for i in range(v.shape[0]):
+        if lens[i] < 3:
+            continue
+        w = text[i, :, :lens[i]]                               # [D, T_i]
+        a1 = torch.softmax(v[i].t() @ w, dim=1)                # [S, T_i], over words
+        alpha = torch.softmax(cfg["temp1"] * a1, dim=0)        # over regions
+        c = (v[i] @ alpha)[:, 1:]                              # contexts of the K sentences
+        ws = w[:, 1:]
+        z = cfg["temp3"] * cosine(c[:, :, None], ws[:, None, :], dim=0)   # [K, K]
+        terms.append(cross_entropy_diag(z) + cross_entropy_diag(z.t()))
+    return torch.stack(terms).mean() if terms else v.sum() * 0.0
+
+
 def text_features(model, batch, cfg):
     """Batched BERT over the B captions, then ref_afloc's per-sample §5.3-§5.6 aggregation."""
     nl = cfg["last_n_layers"]
@@ -135,7 +157,12 @@ def forward_losses(model, batch, cfg):
     lg = global_loss(out["img_emb_g"], emb_r, cfg)
     ls = local_loss(out["img_emb_l"], emb_s, batch["cap_len_s"], cfg)
     lw = local_loss(out["img_emb_l2"], emb_w, batch["cap_len_w"], cfg)
-    return {"global": lg, "sentence": ls, "word": lw, "total": lg + ls + lw}
+    weight = batch.get("contrast_weight", 0.0)
+    if weight == 0.0:
+        return {"global": lg, "sentence": ls, "word": lw, "total": lg + ls + lw}
+    lc = within_image_loss(out["img_emb_l"], emb_s, batch["cap_len_s"], cfg)
+    return {"global": lg, "sentence": ls, "word": lw, "contrast": lc,
+            "total": lg + ls + lw + weight * lc}
 
 
 def make_batch(cfg, tok, seed, n, out_dir):
@@ -259,6 +286,7 @@ def run(args):
         json.dump(cfg, f, indent=1)
     ra.save_checkpoint(os.path.join(args.out, "checkpoint.ckpt"), model, cfg, False)
     batch = make_batch(cfg, tok, args.seed, args.batch, args.out)
+    batch["contrast_weight"] = args.sentence_contrast
     with open(os.path.join(args.out, "captions.txt"), "w", encoding="utf-8") as f:
         for c in batch["captions"]:
             f.write(json.dumps(c) + "\n")
@@ -420,6 +448,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-selfcheck", action="store_true")
+    ap.add_argument("--sentence-contrast", type=float, default=0.0,
+                    help="weight of the within-image sentence loss L_WS (default 0: the paper's)")
     args = ap.parse_args()
     ok, cfg, _, batch = run(args)
     if not args.no_selfcheck:

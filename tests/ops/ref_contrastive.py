@@ -8,7 +8,9 @@ Global case g<k>: g<k>.params (int32 B D), g<k>.temps (float32 temp3), g<k>.imag
 (B, D), g<k>.loss64 / g<k>.loss32 (1), g<k>.dimage / g<k>.dtext (B, D) from float64.
 Local case l<k>: l<k>.params (int32 B D S T), l<k>.temps (temp1 temp2 temp3), l<k>.cap_len (B),
 l<k>.image (B, D, S), l<k>.text (B, D, T), l<k>.loss64 / l<k>.loss32 (1), l<k>.dimage,
-l<k>.dtext, l<k>.attention (B, T, S; rows past cap_len zero) from float64."""
+l<k>.dtext, l<k>.attention (B, T, S; rows past cap_len zero) from float64.
+Within-image sentence case w<k> (L_WS, not in the paper; cpu_ops.h): as l<k> without attention,
+temps (temp1 temp3)."""
 import torch
 import torch.nn.functional as F
 
@@ -35,6 +37,15 @@ LOCAL_CASES = [
     (4, 768, 361, 9, [9, 3, 1, 6], (4.0, 5.0, 10.0), 0.47),           # L_DS-sized
     (2, 768, 1444, 40, [40, 2], (4.0, 5.0, 10.0), 0.47),              # L_SW-sized
     (3, 8, 361, 5, [5, 2, 4], (5.0, 10.0, 4.0), 2.0),                 # other temperatures, peaked
+]
+
+WITHIN_CASES = [
+    # B  D    S    T   cap_len                temps (1, 3)  feature scale
+    (2, 8, 4, 3, [3, 1], (4.0, 10.0), 1.0),               # one image with 2 sentences, one with none
+    (3, 8, 4, 2, [2, 1, 2], (4.0, 10.0), 1.0),            # no image has 2 sentences: loss 0
+    (4, 64, 361, 12, [12, 3, 7, 5], (4.0, 10.0), 0.6),    # sentence-level map
+    (4, 128, 1024, 9, [9, 4, 6, 8], (4.0, 10.0), 0.47),   # the shipped model's 32x32 map
+    (3, 16, 361, 6, [6, 5, 4], (5.0, 4.0), 2.0),          # other temperatures, peaked
 ]
 
 
@@ -70,6 +81,26 @@ def local_loss(image, text, cap_len, temp1, temp2, temp3):
         columns.append(torch.log(torch.exp(rho * temp2).sum(1, keepdim=True)))
     scores = torch.cat(columns, 1) * temp3                             # (B images, B texts)
     return symmetric_ce(scores), attention
+
+
+def sentence_contrast_loss(image, text, cap_len, temp1, temp3):
+    """For each image with K >= 2 sentences (slots 1..K; slot 0 is [CLS]): its own report's
+    attention as in local_loss, then symmetric CE over temp3·cos(context_t, sentence_u)."""
+    losses = []
+    for i in range(image.shape[0]):
+        n = cap_len[i]
+        if n < 3:
+            continue
+        words = text[i, :, :n]                                         # (D, n)
+        aff = torch.softmax(image[i].t() @ words, dim=-1)              # (S, n), over the words
+        alpha = torch.softmax(aff.t() * temp1, dim=-1)                 # (n, S), over regions
+        context = image[i] @ alpha.t()                                 # (D, n)
+        c, w = context[:, 1:].t(), words[:, 1:].t()                    # (K, D) each
+        cos = (c @ w.t()) / (c.norm(2, dim=1)[:, None] * w.norm(2, dim=1)[None, :]).clamp(min=EPS)
+        losses.append(symmetric_ce(temp3 * cos))
+    if not losses:
+        return (image.sum() + text.sum()) * 0.0
+    return torch.stack(losses).mean()
 
 
 def main():
@@ -116,6 +147,24 @@ def main():
         write(out, f"{pre}.dimage", im64.grad)
         write(out, f"{pre}.dtext", tx64.grad)
         write(out, f"{pre}.attention", attention)
+    for k, (b, d, s, t, cap_len, temps, scale) in enumerate(WITHIN_CASES):
+        image = uniform(g, (b, d, s), -scale, scale)
+        text = uniform(g, (b, d, t), -scale, scale)
+        loss32 = sentence_contrast_loss(image, text, cap_len, *temps)
+        im64 = image.double().requires_grad_(True)
+        tx64 = text.double().requires_grad_(True)
+        loss64 = sentence_contrast_loss(im64, tx64, cap_len, *temps)
+        loss64.backward()
+        pre = f"w{k}"
+        write(out, f"{pre}.params", [b, d, s, t])
+        write(out, f"{pre}.temps", torch.tensor(temps))
+        write(out, f"{pre}.cap_len", cap_len)
+        write(out, f"{pre}.image", image)
+        write(out, f"{pre}.text", text)
+        write(out, f"{pre}.loss64", loss64.detach().reshape(1))
+        write(out, f"{pre}.loss32", loss32.detach().reshape(1))
+        write(out, f"{pre}.dimage", im64.grad)
+        write(out, f"{pre}.dtext", tx64.grad)
 
 
 if __name__ == "__main__":

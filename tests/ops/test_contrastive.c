@@ -4,6 +4,8 @@
  *  - global loss L_GR: B 1..8, D 8..768, temp3 10 and 4, a zero image row (the 1e-8 clamp);
  *  - local loss: B 1, 2, 3, 4, 7; D 8, 64, 768; S 4, 361, 1444; T 1..40 with cap_len 1..T per
  *    sample; temperatures 4/5/10 and 5/10/4; the loss, dimage, dtext and the attention maps;
+ *  - the within-image sentence loss L_WS (not in the paper): images with and without two
+ *    sentences, none at all (loss 0), S 4..1024 (the shipped model's 32x32 map), D 8..128;
  *  - accumulation: a second call on the same buffers gives twice the gradients;
  *  - bit-identical results for 1..4 OpenMP threads;
  *  - the time of one L_SW-sized forward + backward (B 8, D 768, S 1444 = 38×38, T 30), printed. */
@@ -36,23 +38,30 @@ enum { TOL_LOSS, TOL_DIMAGE, TOL_DTEXT, TOL_ATT };
 /* ---- one configuration, shared by both losses ---- */
 
 typedef struct loss_case {
-    int local;                       /* 0: global, 1: local */
+    int local;                       /* 0: global, 1: local, 2: within-image sentences */
     int32_t B, D, S, T;              /* global: S = T = 1 unused */
     float temp1, temp2, temp3;
     const float *image, *text;       /* (B, D[, S]), (B, D[, T]) */
     const int32_t *cap_len;          /* (B), local only */
     float *scratch;
+    float weight;                    /* within-image: the gradients are of weight·L */
 } loss_case;
 
 static size_t image_n(const loss_case *c) { return (size_t)c->B * c->D * (c->local ? c->S : 1); }
 static size_t text_n(const loss_case *c) { return (size_t)c->B * c->D * (c->local ? c->T : 1); }
-static size_t att_n(const loss_case *c) { return c->local ? (size_t)c->B * c->T * c->S : 0; }
+static size_t att_n(const loss_case *c) {
+    return c->local == 1 ? (size_t)c->B * c->T * c->S : 0;
+}
 
 /* Calls the loss once, accumulating into dimage / dtext, writing attention (may be NULL). */
 static float loss_call(const loss_case *c, float *dimage, float *dtext, float *attention) {
     if (!c->local)
         return afloc_cpu_global_loss(dimage, dtext, c->image, c->text, c->B, c->D, c->temp3,
                                      c->scratch);
+    if (c->local == 2)
+        return afloc_cpu_sentence_contrast_loss(dimage, dtext, c->image, c->text, c->cap_len,
+                                                c->B, c->D, c->S, c->T, c->temp1, c->temp3,
+                                                c->weight, c->scratch);
     return afloc_cpu_local_loss(dimage, dtext, attention, c->image, c->text, c->cap_len, c->B,
                                 c->D, c->S, c->T, c->temp1, c->temp2, c->temp3, c->scratch);
 }
@@ -62,7 +71,7 @@ static void run_all(void *ctx, float *out) {
     const loss_case *c = ctx;
     const size_t ni = image_n(c), nt = text_n(c);
     memset(out, 0, (1 + ni + nt + att_n(c)) * sizeof(float));
-    out[0] = loss_call(c, out + 1, out + 1 + ni, c->local ? out + 1 + ni + nt : NULL);
+    out[0] = loss_call(c, out + 1, out + 1 + ni, c->local == 1 ? out + 1 + ni + nt : NULL);
 }
 
 /* ---- checks against the reference ---- */
@@ -122,6 +131,15 @@ static void check_case(ops_summary *s, const char *label, const loss_case *c, co
     CHECK(again == first);
     if (att2) CHECK(memcmp(att, att2, na * sizeof(float)) == 0);
     free(att2);
+    if (c->local == 2) { /* weight 2: the same loss, twice the gradients (compared as pass 2) */
+        loss_case c2 = *c;
+        c2.weight = 2.0f;
+        memset(di, 0, ni * sizeof(float));
+        memset(dt, 0, nt * sizeof(float));
+        CHECK(loss_call(&c2, di, dt, NULL) == first);
+        ops_grad_compare(s, label, &TOLERANCES[TOL_DIMAGE], 2, di, w->dimage, ni);
+        ops_grad_compare(s, label, &TOLERANCES[TOL_DTEXT], 2, dt, w->dtext, nt);
+    }
 done:
     free(di);
     free(dt);
@@ -167,7 +185,7 @@ static int global_case(const char *dir, int k, ops_summary *s, double *wr, doubl
     int32_t p[2];
     snprintf(pre, sizeof pre, "g%d", k);
     if (!ops_read_params(dir, pre, p, 2)) return 0;
-    loss_case c = {0, p[0], p[1], 1, 1, 0.0f, 0.0f, 0.0f, NULL, NULL, NULL, NULL};
+    loss_case c = {0, p[0], p[1], 1, 1, 0.0f, 0.0f, 0.0f, NULL, NULL, NULL, NULL, 0.0f};
     const size_t n = (size_t)c.B * c.D;
     float *temps = ops_read_f32(dir, pre, "temps", 1);
     float *image = ops_read_f32(dir, pre, "image", n), *text = ops_read_f32(dir, pre, "text", n);
@@ -190,32 +208,37 @@ static int global_case(const char *dir, int k, ops_summary *s, double *wr, doubl
     return 1;
 }
 
-static int local_case(const char *dir, int k, ops_summary *s, double *wr, double *wr32) {
+/* kind 1: local case l<k> (temps 1, 2, 3; attention); kind 2: within-image case w<k> (temps 1, 3) */
+static int local_case(int kind, const char *dir, int k, ops_summary *s, double *wr,
+                      double *wr32) {
     char pre[16], label[128];
     int32_t p[4];
     size_t ncap = 0;
-    snprintf(pre, sizeof pre, "l%d", k);
+    snprintf(pre, sizeof pre, "%s%d", kind == 1 ? "l" : "w", k);
     if (!ops_read_params(dir, pre, p, 4)) return 0;
-    loss_case c = {1, p[0], p[1], p[2], p[3], 0.0f, 0.0f, 0.0f, NULL, NULL, NULL, NULL};
+    loss_case c = {kind, p[0], p[1], p[2], p[3], 0.0f, 0.0f, 0.0f, NULL, NULL, NULL, NULL, 0.0f};
     const size_t ni = image_n(&c), nt = text_n(&c), na = att_n(&c);
     char name[64];
     snprintf(name, sizeof name, "%s.cap_len", pre);
     int32_t *cap = ops_tensor_read(dir, name, OPS_I32, &ncap);
-    float *temps = ops_read_f32(dir, pre, "temps", 3);
+    float *temps = ops_read_f32(dir, pre, "temps", kind == 1 ? 3 : 2);
     float *image = ops_read_f32(dir, pre, "image", ni), *text = ops_read_f32(dir, pre, "text", nt);
     wants w = {ops_read_f32(dir, pre, "loss64", 1), ops_read_f32(dir, pre, "loss32", 1),
                ops_read_f32(dir, pre, "dimage", ni), ops_read_f32(dir, pre, "dtext", nt),
-               ops_read_f32(dir, pre, "attention", na)};
-    const size_t scratch_n = afloc_cpu_local_loss_scratch_floats(c.B, c.D, c.S, c.T);
+               na ? ops_read_f32(dir, pre, "attention", na) : NULL};
+    const size_t scratch_n = kind == 1
+                                 ? afloc_cpu_local_loss_scratch_floats(c.B, c.D, c.S, c.T)
+                                 : afloc_cpu_sentence_contrast_scratch_floats(c.D, c.S, c.T);
     float *scratch = malloc(scratch_n * sizeof(float));
     const int ok = cap && ncap == (size_t)c.B && temps && image && text && w.loss64 && w.loss32 &&
-                   w.dimage && w.dtext && w.attention && scratch;
+                   w.dimage && w.dtext && (w.attention || !na) && scratch;
     CHECK(ok);
     if (ok) {
-        c.temp1 = temps[0], c.temp2 = temps[1], c.temp3 = temps[2];
-        c.image = image, c.text = text, c.cap_len = cap, c.scratch = scratch;
-        int len = snprintf(label, sizeof label, "%s local B%d D%d S%d T%d caps", pre, c.B, c.D,
-                           c.S, c.T);
+        if (kind == 1) c.temp1 = temps[0], c.temp2 = temps[1], c.temp3 = temps[2];
+        else c.temp1 = temps[0], c.temp3 = temps[1];
+        c.image = image, c.text = text, c.cap_len = cap, c.scratch = scratch, c.weight = 1.0f;
+        int len = snprintf(label, sizeof label, "%s %s B%d D%d S%d T%d caps", pre,
+                           kind == 1 ? "local" : "within", c.B, c.D, c.S, c.T);
         for (int32_t b = 0; b < c.B && len < 100; b++)
             len += snprintf(label + len, sizeof label - (size_t)len, "%s%d", b ? "," : " ", cap[b]);
         check_case(s, label, &c, &w, wr, wr32);
@@ -281,18 +304,20 @@ int main(void) {
     if (rc) return rc;
     ops_summary summary = {0};
     double worst_rel = 0.0, worst_rel32 = 0.0;
-    int globals = 0, locals = 0;
+    int globals = 0, locals = 0, withins = 0;
     while (global_case(dir, globals, &summary, &worst_rel, &worst_rel32)) globals++;
-    while (local_case(dir, locals, &summary, &worst_rel, &worst_rel32)) locals++;
+    while (local_case(1, dir, locals, &summary, &worst_rel, &worst_rel32)) locals++;
+    while (local_case(2, dir, withins, &summary, &worst_rel, &worst_rel32)) withins++;
     ops_oracle_remove(dir);
-    CHECK(globals >= 6 && locals >= 7);
+    CHECK(globals >= 6 && locals >= 7 && withins >= 5);
     double fwd_ms = -1.0;
     const double ms = time_local(&fwd_ms, 2);
     CHECK(ms > 0.0);
     ops_grad_report("ops_contrastive_vs_torch");
-    printf("ops_contrastive_vs_torch: %d global + %d local cases, loss max rel %.2e vs float64 "
+    printf("ops_contrastive_vs_torch: %d global + %d local + %d within-image cases, loss max "
+           "rel %.2e vs float64 "
            "(torch fp32: %.2e), %d failed; L_SW B8 D768 S1444 T30 on 2 threads: forward %.0f ms, "
            "forward+backward %.0f ms\n",
-           globals, locals, worst_rel, worst_rel32, summary.failed, fwd_ms, ms);
+           globals, locals, withins, worst_rel, worst_rel32, summary.failed, fwd_ms, ms);
     return test_finish("ops_contrastive_vs_torch");
 }

@@ -114,6 +114,15 @@ def test_fit_progress_stop_and_errors(context, config, tmp_path):
             afloc.Trainer(model, batch_size=2, loss_weights=(0, 0, 0))
         with pytest.raises(ValueError, match="loss_weights"):
             afloc.Trainer(model, batch_size=2, loss_weights=(1, 1))
+        with pytest.raises(afloc.InvalidArgumentError, match="sentence_contrast"):
+            afloc.Trainer(model, batch_size=2, sentence_contrast=-1)
+        # the within-image sentence loss, reported and added to the total when its weight is set
+        # (the captions of batch() have two sentences each; off by default: test_loss_weights.c)
+        contrast = afloc.Trainer(model, batch_size=2, threads=2, sentence_contrast=0.5)
+        t = contrast.step(*batch(model, 5))
+        assert t.sentence_contrast > 0
+        assert abs(t.total - (t.global_ + t.sentence + t.word + 0.5 * t.sentence_contrast)) < 1e-5 * t.total
+        contrast.close()
         mirrored, steps = afloc.Trainer(model, batch_size=4, threads=2, mirror_pairs=True,
                                         loss_weights=(1, 1, 0)), []
         mirrored._progress = steps.append

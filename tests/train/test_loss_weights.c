@@ -2,7 +2,10 @@
  * linear in each loss's upstream gradient, so weights (2, 0, 0) must give exactly twice the
  * gradient of (1, 0, 0) (a power-of-two scale commutes with every rounding); a weight of 0
  * skips its loss (reported as 0) and is faster; (1, 1, 1) is the default step, bit for bit; bad
- * weights are refused. */
+ * weights are refused. The within-image sentence loss L_WS (loss_weight_sentence_contrast, not in
+ * the paper; its values and gradients against PyTorch: ops_contrastive_vs_torch and
+ * train_step_vs_torch_contrast) is off by default, and its weight is as linear: weight 2 alone
+ * gives exactly twice the gradient of weight 1 alone. */
 #include <math.h>
 
 #include "test_util.h"
@@ -14,11 +17,12 @@
 enum { B = 4, SIDE = 32 };
 
 /* Gradient and loss terms of one compute on batch 0 with the given weights. */
-static float *grads_with(afloc_model *model, double wg, double ws, double ww, afloc_train_losses *l,
-                         double *seconds) {
+static float *grads_with(afloc_model *model, double wg, double ws, double ww, double wc,
+                         afloc_train_losses *l, double *seconds) {
     afloc_train_step *s = NULL;
     if (afloc_train_step_create(&s, model, B, 0.0f) != AFLOC_OK) return NULL;
     afloc_train_step_set_weights(s, wg, ws, ww);
+    if (wc != 0.0) afloc_train_step_set_sentence_contrast(s, wc);
     static float images[B * SIDE * SIDE];
     static char captions[B][160];
     fixture_batch(0, B, SIDE, images, captions);
@@ -45,15 +49,18 @@ int main(void) {
     afloc_model *model = fixture_model(&context, 1, 5, "");
     if (!model) return 1;
     size_t n = model->table.total_floats;
-    afloc_train_losses l1, l2, lall, lnone, ldef;
-    double t1, t2, tall, tnone, tdef;
-    float *g1 = grads_with(model, 1, 0, 0, &l1, &t1);
-    float *g2 = grads_with(model, 2, 0, 0, &l2, &t2);
-    float *gall = grads_with(model, 1, 1, 1, &lall, &tall);
-    float *gnone = grads_with(model, 1, 1, 0, &lnone, &tnone);
-    float *gdef = grads_with(model, 1, 1, 1, &ldef, &tdef);
-    CHECK(g1 && g2 && gall && gnone && gdef);
-    if (!g1 || !g2 || !gall || !gnone || !gdef) return test_finish("train_loss_weights");
+    afloc_train_losses l1, l2, lall, lnone, ldef, lc1, lc2;
+    double t1, t2, tall, tnone, tdef, tc1, tc2;
+    float *g1 = grads_with(model, 1, 0, 0, 0, &l1, &t1);
+    float *g2 = grads_with(model, 2, 0, 0, 0, &l2, &t2);
+    float *gall = grads_with(model, 1, 1, 1, 0, &lall, &tall);
+    float *gnone = grads_with(model, 1, 1, 0, 0, &lnone, &tnone);
+    float *gdef = grads_with(model, 1, 1, 1, 0, &ldef, &tdef);
+    float *gc1 = grads_with(model, 0, 0, 0, 1, &lc1, &tc1);
+    float *gc2 = grads_with(model, 0, 0, 0, 2, &lc2, &tc2);
+    CHECK(g1 && g2 && gall && gnone && gdef && gc1 && gc2);
+    if (!g1 || !g2 || !gall || !gnone || !gdef || !gc1 || !gc2)
+        return test_finish("train_loss_weights");
     size_t mismatch = 0, nonzero = 0;
     for (size_t i = 0; i < n; i++) {
         if (g2[i] != 2.0f * g1[i]) mismatch++;
@@ -66,6 +73,17 @@ int main(void) {
     CHECK(lnone.word == 0.0 && lnone.sentence > 0.0);
     CHECK(memcmp(gall, gdef, n * sizeof(float)) == 0);
     CHECK(lall.total == ldef.total && lall.word > 0.0);
+    CHECK(lall.contrast == 0.0); /* off by default */
+    size_t cmismatch = 0, cnonzero = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (gc2[i] != 2.0f * gc1[i]) cmismatch++;
+        if (gc1[i] != 0.0f) cnonzero++;
+    }
+    CHECK(cmismatch == 0 && cnonzero > 0);
+    CHECK(lc1.contrast > 0.0 && lc2.contrast == lc1.contrast && lc2.total == 2.0 * lc1.contrast);
+    CHECK(lc1.global == 0.0 && lc1.sentence == 0.0 && lc1.word == 0.0);
+    printf("sentence contrast 2 = 2 x 1 in %zu/%zu gradient floats (%zu nonzero), L_WS %.4f\n",
+           n - cmismatch, n, cnonzero, lc1.contrast);
     /* the sum of the single-loss gradients is the all-loss gradient up to rounding */
     printf("weights (2,0,0) = 2 x (1,0,0) in %zu/%zu gradient floats (%zu nonzero); word-level "
            "loss off: %.1f ms vs %.1f ms with it\n", n - mismatch, n, nonzero, tnone * 1e3, tall * 1e3);
@@ -76,12 +94,21 @@ int main(void) {
     o.struct_size = sizeof o;
     afloc_trainer_options_default(&o);
     CHECK(o.loss_weight_global == 1.0 && o.loss_weight_sentence == 1.0 && o.loss_weight_word == 1.0);
+    CHECK(o.loss_weight_sentence_contrast == 0.0);
     o.batch_size = B;
     afloc_trainer *t = NULL;
     o.loss_weight_word = -1.0;
     CHECK_STATUS(afloc_trainer_create(model, &o, &t), AFLOC_ERR_INVALID_ARGUMENT);
     o.loss_weight_word = NAN;
     CHECK_STATUS(afloc_trainer_create(model, &o, &t), AFLOC_ERR_INVALID_ARGUMENT);
+    o.loss_weight_word = 1.0;
+    o.loss_weight_sentence_contrast = -0.5;
+    CHECK_STATUS(afloc_trainer_create(model, &o, &t), AFLOC_ERR_INVALID_ARGUMENT);
+    o.loss_weight_sentence_contrast = NAN;
+    CHECK_STATUS(afloc_trainer_create(model, &o, &t), AFLOC_ERR_INVALID_ARGUMENT);
+    o.loss_weight_sentence_contrast = 2e6;
+    CHECK_STATUS(afloc_trainer_create(model, &o, &t), AFLOC_ERR_INVALID_ARGUMENT);
+    o.loss_weight_sentence_contrast = 0.0;
     o.loss_weight_global = o.loss_weight_sentence = o.loss_weight_word = 0.0;
     CHECK_STATUS(afloc_trainer_create(model, &o, &t), AFLOC_ERR_INVALID_ARGUMENT);
     CHECK(t == NULL);
@@ -90,6 +117,8 @@ int main(void) {
     free(gall);
     free(gnone);
     free(gdef);
+    free(gc1);
+    free(gc2);
     afloc_model_free(model);
     afloc_context_free(context);
     return test_finish("train_loss_weights");

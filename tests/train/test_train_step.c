@@ -144,11 +144,12 @@ static void load_captions(const char *dir, const afloc_model *model, int32_t *id
 }
 
 static void check_gradients(const afloc_train_step *step, const afloc_model *model,
-                            const afloc_train_losses *l) {
-    const char *keys[4] = {"global", "sentence", "word", "total"};
-    const double got[4] = {l->global, l->sentence, l->word, l->total};
+                            const afloc_train_losses *l, int with_contrast) {
+    const char *keys[5] = {"global", "sentence", "word", "total", "contrast"};
+    const double got[5] = {l->global, l->sentence, l->word, l->total, l->contrast};
     double worst_loss = 0;
-    for (int k = 0; k < 4; k++) {
+    CHECK(with_contrast ? l->contrast > 0.0 : l->contrast == 0.0);
+    for (int k = 0; k < (with_contrast ? 5 : 4); k++) {
         char name[64];
         snprintf(name, sizeof name, "loss64.%s", keys[k]);
         const double want = ref_f64(name);
@@ -307,11 +308,19 @@ static void check_after_steps(const afloc_model *model, const float *initial) {
 }
 
 int main(int argc, char **argv) {
-    /* [CONFIG] [--keep DIR]: CONFIG is ref_afloc.py's config name (default small) */
-    const char *config = argc > 1 && strcmp(argv[1], "--keep") ? argv[1] : "small";
-    if (argc > 1 && strcmp(argv[1], "--keep")) {
+    /* [CONFIG] [--sentence-contrast W] [--keep DIR]: CONFIG is ref_afloc.py's config name
+     * (default small); W the weight of the within-image sentence loss (default 0) */
+    const char *config = argc > 1 && strncmp(argv[1], "--", 2) ? argv[1] : "small";
+    if (argc > 1 && strncmp(argv[1], "--", 2)) {
         argc--;
         argv++;
+    }
+    double contrast = 0.0;
+    if (argc > 2 && !strcmp(argv[1], "--sentence-contrast")) {
+        contrast = atof(argv[2]);
+        CHECK(contrast > 0.0);
+        argc -= 2;
+        argv += 2;
     }
     const char *keep = argc > 2 && !strcmp(argv[1], "--keep") ? argv[2] : NULL;
     const char *py = getenv("AFLOC_ORACLE_PYTHON");
@@ -335,8 +344,8 @@ int main(int argc, char **argv) {
     const double t0 = test_now();
     snprintf(cmd, sizeof cmd,
              "\"%s\" \"%s/tests/model/ref_train.py\" --config %s --seed 1 --batch %d "
-             "--steps %d --out \"%s\" --threads 2 --no-selfcheck >&2", py, src, config, B, STEPS,
-             dir);
+             "--steps %d --out \"%s\" --threads 2 --no-selfcheck --sentence-contrast %.17g >&2",
+             py, src, config, B, STEPS, dir, contrast);
     if (oracle_run(cmd) != 0) {
         fprintf(stderr, "test_train_step: the oracle failed\n");
         return 1;
@@ -364,13 +373,14 @@ int main(int argc, char **argv) {
 
     afloc_train_step *step = NULL;
     CHECK_STATUS(afloc_train_step_create(&step, model, B, 0.0f), AFLOC_OK);
+    if (step) afloc_train_step_set_sentence_contrast(step, contrast);
     if (step && test_failures == 0) {
         /* 1. gradients at the initial weights */
         const double t1 = test_now();
         afloc_train_losses l;
         CHECK_STATUS(afloc_train_step_compute(step, images, ids, lengths, 1, &l), AFLOC_OK);
         const double t_compute = test_now() - t1;
-        check_gradients(step, model, &l);
+        check_gradients(step, model, &l, contrast > 0.0);
 
         /* the initial parameters, for the checks after the steps */
         const size_t total = model->table.total_floats;

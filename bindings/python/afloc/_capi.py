@@ -196,7 +196,8 @@ class TrainLossTerms(_Sized):
                 ("grad_norm", ctypes.c_double),
                 ("learning_rate", ctypes.c_double),
                 ("step_seconds", ctypes.c_double),
-                ("word_loss_seconds", ctypes.c_double)]
+                ("word_loss_seconds", ctypes.c_double),
+                ("sentence_contrast", ctypes.c_double)]
 
 
 class TrainProgress(_Sized):
@@ -236,7 +237,8 @@ class TrainerOptions(_Sized):
                 ("loss_weight_global", ctypes.c_double),
                 ("loss_weight_sentence", ctypes.c_double),
                 ("loss_weight_word", ctypes.c_double),
-                ("mirror_pairs", ctypes.c_int32)]
+                ("mirror_pairs", ctypes.c_int32),
+                ("loss_weight_sentence_contrast", ctypes.c_double)]
 
 
 class TrainerState(_Sized):

@@ -28,10 +28,11 @@ __all__ = ["Trainer", "LossTerms", "TrainProgress", "TrainerState"]
 
 LossTerms = collections.namedtuple(
     "LossTerms", "global_ sentence word total grad_norm learning_rate step_seconds "
-                 "word_loss_seconds")
+                 "word_loss_seconds sentence_contrast")
 LossTerms.__doc__ = ("Loss terms of one step (at the weights before its update): L_GR (global_), "
-                     "L_DS (sentence), L_SW (word), their sum, the gradient norm before clipping, "
-                     "the rate used and the step's wall time with its word-loss part.")
+                     "L_DS (sentence), L_SW (word), their weighted sum, the gradient norm before "
+                     "clipping, the rate used and the step's wall time with its word-loss part, "
+                     "then L_WS (sentence_contrast; 0 unless that weight is set).")
 TrainProgress = collections.namedtuple(
     "TrainProgress", "step epoch epochs batch batches_per_epoch loss images_per_second eta_seconds")
 TrainerState = collections.namedtuple("TrainerState", "step epoch batch seed learning_rate")
@@ -44,7 +45,7 @@ _CAPTIONS = {"random": _capi.TRAIN_CAPTIONS_RANDOM, "full": _capi.TRAIN_CAPTIONS
 
 def _terms(t):
     return LossTerms(t.global_, t.sentence, t.word, t.total, t.grad_norm, t.learning_rate,
-                     t.step_seconds, t.word_loss_seconds)
+                     t.step_seconds, t.word_loss_seconds, t.sentence_contrast)
 
 
 class Trainer(_Handle):
@@ -58,7 +59,10 @@ class Trainer(_Handle):
     drop_last True, loss_weights (global, sentence, word) = (1, 1, 1) (a weight of 0 skips that
     loss), mirror_pairs False (True: the laterality augmentation of `afloc train --mirror-pairs`,
     not in the paper: each batch holds batch_size/2 images, each also mirrored left-right with
-    "left"/"right" swapped in its caption; batch_size even). `progress`: a callable taking a TrainProgress after every step of fit; a true
+    "left"/"right" swapped in its caption; batch_size even), sentence_contrast 0 (the weight of
+    the within-image sentence loss of `afloc train --sentence-contrast`, not in the paper: the
+    sentences of each report must attend to regions that match them better than the report's
+    other sentences do). `progress`: a callable taking a TrainProgress after every step of fit; a true
     return value stops the fit after that step (an exception in it stops the fit and is re-raised
     by fit)."""
 
@@ -67,7 +71,8 @@ class Trainer(_Handle):
     def __init__(self, model, batch_size=128, epochs=5, seed=1, threads=0, schedule="step",
                  learning_rate=2e-5, lr_gamma=0.9, lr_step_epochs=1, warmup_steps=0,
                  total_steps=0, min_learning_rate=0.0, captions="random", dropout=0.1,
-                 drop_last=True, progress=None, loss_weights=(1.0, 1.0, 1.0), mirror_pairs=False):
+                 drop_last=True, progress=None, loss_weights=(1.0, 1.0, 1.0), mirror_pairs=False,
+                 sentence_contrast=0.0):
         if schedule not in _SCHEDULES:
             raise ValueError("schedule must be one of %s, not %r" % (sorted(_SCHEDULES), schedule))
         if captions not in _CAPTIONS:
@@ -86,6 +91,7 @@ class Trainer(_Handle):
             raise ValueError("loss_weights must be (global, sentence, word), not %r" % (loss_weights,))
         o.loss_weight_global, o.loss_weight_sentence, o.loss_weight_word = weights
         o.mirror_pairs = int(bool(mirror_pairs))
+        o.loss_weight_sentence_contrast = float(sentence_contrast)
         self._progress, self._error = progress, None
         self._callback = _capi.TRAIN_PROGRESS_FN(self._on_progress)  # kept alive with self
         o.progress = self._callback
