@@ -148,7 +148,7 @@ static void compare_tensors(const afloc_model *model, const char *what, const fl
     test_failures += failed;
 }
 
-static afloc_trainer *make_trainer(afloc_model *model) {
+static afloc_trainer_options trainer_options(void) {
     afloc_trainer_options o;
     memset(&o, 0, sizeof o);
     o.struct_size = sizeof o;
@@ -157,6 +157,11 @@ static afloc_trainer *make_trainer(afloc_model *model) {
     o.dropout = 0.1f;
     o.lr_schedule = AFLOC_LR_SCHEDULE_CONSTANT;
     o.learning_rate = LR;
+    return o;
+}
+
+static afloc_trainer *make_trainer(afloc_model *model) {
+    afloc_trainer_options o = trainer_options();
     afloc_trainer *t = NULL;
     afloc_status st = afloc_trainer_create(model, &o, &t);
     if (st != AFLOC_OK) {
@@ -186,11 +191,7 @@ static void trainer_check(afloc_context *cuda_context) {
                  cpu_model->table.total_floats * sizeof(float)) == 0);
     afloc_trainer *tc = make_trainer(cpu_model), *tg = make_trainer(gpu_model);
     { /* unfinished: the within-image sentence loss has no CUDA kernel, so a CUDA trainer refuses it */
-        afloc_trainer_options o;
-        memset(&o, 0, sizeof o);
-        o.struct_size = sizeof o;
-        afloc_trainer_options_default(&o);
-        o.batch_size = B;
+        afloc_trainer_options o = trainer_options();
         o.loss_weight_sentence_contrast = 1.0;
         afloc_trainer *refused = NULL;
         CHECK_STATUS(afloc_trainer_create(gpu_model, &o, &refused), AFLOC_ERR_UNSUPPORTED);

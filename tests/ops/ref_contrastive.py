@@ -103,6 +103,19 @@ def sentence_contrast_loss(image, text, cap_len, temp1, temp3):
     return torch.stack(losses).mean()
 
 
+def write_map_case(out, pre, params, temps, cap_len, image, text, loss32, loss64, im64, tx64):
+    """The tensors of a local or within-image case (layout in the module docstring)."""
+    write(out, f"{pre}.params", list(params))
+    write(out, f"{pre}.temps", torch.tensor(temps))
+    write(out, f"{pre}.cap_len", cap_len)
+    write(out, f"{pre}.image", image)
+    write(out, f"{pre}.text", text)
+    write(out, f"{pre}.loss64", loss64.detach().reshape(1))
+    write(out, f"{pre}.loss32", loss32.detach().reshape(1))
+    write(out, f"{pre}.dimage", im64.grad)
+    write(out, f"{pre}.dtext", tx64.grad)
+
+
 def main():
     out = out_dir()
     g = generator(20240741)
@@ -137,15 +150,7 @@ def main():
         for i in range(b):
             attention[i, :cap_len[i]] = att[i].detach()
         pre = f"l{k}"
-        write(out, f"{pre}.params", [b, d, s, t])
-        write(out, f"{pre}.temps", torch.tensor(temps))
-        write(out, f"{pre}.cap_len", cap_len)
-        write(out, f"{pre}.image", image)
-        write(out, f"{pre}.text", text)
-        write(out, f"{pre}.loss64", loss64.detach().reshape(1))
-        write(out, f"{pre}.loss32", loss32.detach().reshape(1))
-        write(out, f"{pre}.dimage", im64.grad)
-        write(out, f"{pre}.dtext", tx64.grad)
+        write_map_case(out, pre, (b, d, s, t), temps, cap_len, image, text, loss32, loss64, im64, tx64)
         write(out, f"{pre}.attention", attention)
     for k, (b, d, s, t, cap_len, temps, scale) in enumerate(WITHIN_CASES):
         image = uniform(g, (b, d, s), -scale, scale)
@@ -155,16 +160,7 @@ def main():
         tx64 = text.double().requires_grad_(True)
         loss64 = sentence_contrast_loss(im64, tx64, cap_len, *temps)
         loss64.backward()
-        pre = f"w{k}"
-        write(out, f"{pre}.params", [b, d, s, t])
-        write(out, f"{pre}.temps", torch.tensor(temps))
-        write(out, f"{pre}.cap_len", cap_len)
-        write(out, f"{pre}.image", image)
-        write(out, f"{pre}.text", text)
-        write(out, f"{pre}.loss64", loss64.detach().reshape(1))
-        write(out, f"{pre}.loss32", loss32.detach().reshape(1))
-        write(out, f"{pre}.dimage", im64.grad)
-        write(out, f"{pre}.dtext", tx64.grad)
+        write_map_case(out, f"w{k}", (b, d, s, t), temps, cap_len, image, text, loss32, loss64, im64, tx64)
 
 
 if __name__ == "__main__":
