@@ -155,11 +155,18 @@ int eval_render_contact_sheet(const char *path, const eval_tile *tiles, int32_t 
 
 /* ---- loss curve ---- */
 
-enum { LOG_STEP, LOG_GLOBAL, LOG_SENTENCE, LOG_WORD, LOG_TOTAL, LOG_COLUMNS };
-static const char *const log_column[LOG_COLUMNS] = {"step", "global", "sentence", "word", "total"};
+/* The columns of `afloc train --log`; the last, the within-image sentence loss of
+ * --sentence-contrast, is optional (drawn when the header has it). */
+enum { LOG_STEP, LOG_GLOBAL, LOG_SENTENCE, LOG_WORD, LOG_TOTAL, LOG_CONTRAST, LOG_COLUMNS };
+static const char *const log_column[LOG_COLUMNS] = {"step", "global", "sentence", "word", "total",
+                                                    "sentence_contrast"};
+static const char *const log_legend[LOG_COLUMNS] = {"step", "global", "sentence", "word", "total",
+                                                    "contrast"};
 
-/* Reads the log into `v` (n x LOG_COLUMNS doubles). */
-static int read_log(const char *path, double **v, int32_t *n, char *err, size_t err_size) {
+/* Reads the log into `v` (n x LOG_COLUMNS doubles; the contrast column 0 when absent, and
+ * *contrast says whether it was there). */
+static int read_log(const char *path, double **v, int32_t *n, int *contrast, char *err,
+                    size_t err_size) {
     FILE *fp = fopen(path, "r");
     if (!fp) {
         snprintf(err, err_size, "%s: cannot open", path);
@@ -182,11 +189,13 @@ static int read_log(const char *path, double **v, int32_t *n, char *err, size_t 
             size_t len = end ? (size_t)(end - tok) : strcspn(tok, "\r\n");
             if (len == strlen(log_column[k]) && !strncmp(tok, log_column[k], len)) col[k] = index;
         }
-        if (col[k] < 0) {
+        if (col[k] < 0 && k != LOG_CONTRAST) {
             snprintf(err, err_size, "%s:1: missing column '%s' in the header", path, log_column[k]);
             goto done;
         }
     }
+    *contrast = col[LOG_CONTRAST] >= 0;
+    const int wanted = *contrast ? LOG_COLUMNS : LOG_COLUMNS - 1;
     while (fgets(line, sizeof line, fp)) {
         line_no++;
         if (strspn(line, " \r\n") == strlen(line)) continue;
@@ -200,6 +209,7 @@ static int read_log(const char *path, double **v, int32_t *n, char *err, size_t 
             *v = bigger;
         }
         double *row = *v + (size_t)*n * LOG_COLUMNS;
+        row[LOG_CONTRAST] = 0.0;
         int found = 0, index = 0;
         for (char *tok = line, *end; tok; tok = end ? end + 1 : NULL, index++) {
             end = strchr(tok, ',');
@@ -216,7 +226,7 @@ static int read_log(const char *path, double **v, int32_t *n, char *err, size_t 
                 found++;
             }
         }
-        if (found != LOG_COLUMNS) {
+        if (found != wanted) {
             snprintf(err, err_size, "%s:%d: too few fields", path, line_no);
             goto done;
         }
@@ -240,13 +250,15 @@ int eval_render_loss_curve(const char *log_path, const char *png_path, int32_t *
                            size_t err_size) {
     double *v = NULL;
     int32_t n = 0;
-    if (read_log(log_path, &v, &n, err, err_size)) return 1;
+    int contrast = 0;
+    if (read_log(log_path, &v, &n, &contrast, err, err_size)) return 1;
+    const int series_end = contrast ? LOG_COLUMNS : LOG_CONTRAST; /* one past the last drawn */
     double x_lo = v[LOG_STEP], x_hi = v[LOG_STEP], y_lo = 0.0, y_hi = 0.0;
     for (int32_t i = 0; i < n; i++) {
         const double *r = v + (size_t)i * LOG_COLUMNS;
         x_lo = fmin(x_lo, r[LOG_STEP]);
         x_hi = fmax(x_hi, r[LOG_STEP]);
-        for (int k = LOG_GLOBAL; k < LOG_COLUMNS; k++) {
+        for (int k = LOG_GLOBAL; k < series_end; k++) {
             y_lo = fmin(y_lo, r[k]);
             y_hi = fmax(y_hi, r[k]);
         }
@@ -263,7 +275,7 @@ int eval_render_loss_curve(const char *log_path, const char *png_path, int32_t *
         return 1;
     }
     static const uint8_t black[3] = {0, 0, 0}, color[LOG_COLUMNS][3] = {
-        {0, 0, 0}, {220, 40, 40}, {40, 160, 40}, {40, 80, 220}, {0, 0, 0}};
+        {0, 0, 0}, {220, 40, 40}, {40, 160, 40}, {40, 80, 220}, {0, 0, 0}, {230, 140, 0}};
     draw_line(&c, left, top, left, top + ph, black);
     draw_line(&c, left, top + ph, left + pw, top + ph, black);
     char label[64];
@@ -277,13 +289,13 @@ int eval_render_loss_curve(const char *log_path, const char *png_path, int32_t *
     draw_text(&c, left + pw - 6 * (int32_t)strlen(label), top + ph + 8, label, 1, black);
     draw_text(&c, left, 10, "LOSS", 2, black);
     int32_t lx = left + 90;
-    static const int legend[4] = {LOG_TOTAL, LOG_GLOBAL, LOG_SENTENCE, LOG_WORD};
-    for (int j = 0; j < 4; j++) {
+    static const int legend[5] = {LOG_TOTAL, LOG_GLOBAL, LOG_SENTENCE, LOG_WORD, LOG_CONTRAST};
+    for (int j = 0; j < (contrast ? 5 : 4); j++) {
         const int k = legend[j];
         for (int32_t t = 0; t < 3; t++) draw_line(&c, lx, 16 + t, lx + 20, 16 + t, color[k]);
-        lx += 26 + draw_text(&c, lx + 26, 14, log_column[k], 1, color[k]) + 20;
+        lx += 26 + draw_text(&c, lx + 26, 14, log_legend[k], 1, color[k]) + 20;
     }
-    for (int k = LOG_GLOBAL; k < LOG_COLUMNS; k++) {
+    for (int k = LOG_GLOBAL; k < series_end; k++) {
         int32_t px = 0, py = 0;
         for (int32_t i = 0; i < n; i++) {
             const double *r = v + (size_t)i * LOG_COLUMNS;

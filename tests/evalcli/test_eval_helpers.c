@@ -135,6 +135,24 @@ static void test_dataset(const char *root) {
     printf("dataset: %zu malformed files rejected with file:line messages\n", sizeof bad / sizeof bad[0]);
 }
 
+/* Pixels of the loss curve's contrast colour (230, 140, 0) in the PNG at `path`; -1 if unreadable. */
+static int orange_pixels(const char *path) {
+    afloc_image *im = NULL;
+    afloc_image_view v = {.struct_size = sizeof v};
+    int count = -1;
+    if (afloc_image_load_png(path, NULL, &im) == AFLOC_OK && afloc_image_get_view(im, &v) == AFLOC_OK &&
+        v.channels == 3) {
+        count = 0;
+        for (int32_t y = 0; y < v.height; y++) {
+            const uint8_t *row = (const uint8_t *)v.pixels + (size_t)y * v.row_stride;
+            for (int32_t x = 0; x < v.width; x++)
+                count += row[3 * x] == 230 && row[3 * x + 1] == 140 && row[3 * x + 2] == 0;
+        }
+    }
+    afloc_image_free(im);
+    return count;
+}
+
 static void test_pictures(const char *root) {
     enum { S = 40 };
     static float frame[S * S], map[S * S];
@@ -177,7 +195,24 @@ static void test_pictures(const char *root) {
     fputs("step,epoch,global,sentence,total\n1,0,1,1,2\n", f);
     fclose(f);
     CHECK(eval_render_loss_curve(log, path, &points, err, sizeof err) == 1 && strstr(err, "log.csv:1: missing column 'word'"));
-    printf("pictures: contact sheet %dx%d and loss curve 800x480 decoded\n", 4 * 160 + 20, 2 * 160 + 12);
+    /* the optional within-image sentence loss column (afloc train --sentence-contrast) is drawn
+     * in orange when the header has it, and nothing is orange without it */
+    const int orange_without = orange_pixels(path); /* the failed call left the first curve */
+    f = fopen(log, "w");
+    fputs("step,epoch,global,sentence,word,total,sentence_contrast\n", f);
+    for (int s = 0; s < 25; s++) fprintf(f, "%d,0,%g,1,0,%g,%g\n", s * 10, 3.0 / (s + 1), 4.0 / (s + 1) + 1.0, 1.0 / (s + 1));
+    fclose(f);
+    rc = eval_render_loss_curve(log, path, &points, err, sizeof err);
+    CHECK(rc == 0 && points == 25);
+    const int orange_with = orange_pixels(path);
+    CHECK(orange_without == 0 && orange_with > 100);
+    f = fopen(log, "w");
+    fputs("step,epoch,global,sentence,word,total,sentence_contrast\n1,0,1,1,0,2,nan\n", f);
+    fclose(f);
+    CHECK(eval_render_loss_curve(log, path, &points, err, sizeof err) == 1 &&
+          strstr(err, "column 'sentence_contrast' is not a finite number"));
+    printf("pictures: contact sheet %dx%d and loss curve 800x480 decoded; the contrast series %d "
+           "orange pixels (0 without it)\n", 4 * 160 + 20, 2 * 160 + 12, orange_with);
 }
 
 int main(int argc, char **argv) {
