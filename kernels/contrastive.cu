@@ -657,6 +657,243 @@ static void cuda_local_loss(afloc_device *dev, float *loss, float *dimage, float
     }
 }
 
+/* ---- within-image sentence loss (not in the paper; afloc_cpu_sentence_contrast_loss) ----
+ *
+ * Plan: images one at a time (B = 1 for the local kernels above, cap_len and the text offset to
+ * image i), the L_DS forward of the matching pair (a1, α, c and the norms), then the K×K scores
+ * of its sentences (slots 1..K), their symmetric CE, the direct gradients of c and w, and the
+ * local backward (GEMMs and softmax backwards as in chunk_backward). K is read on the device from
+ * cap_len, so an image with K < 2 runs the same launches on zero gradients and adds exact zeros.
+ * The loss is summed in a device double in image order, as the CPU does. */
+
+/* Images with at least two sentences (cap_len >= 3), on the device; every caller counts alike. */
+static __device__ int within_counted(const int32_t *cap_len, int B, int T) {
+    int counted = 0;
+    for (int b = 0; b < B; b++) counted += words_of(cap_len, b, T) >= 3;
+    return counted;
+}
+
+/* Block per (t, u), t, u < T: Z[t·K + u] = temp3·cos(c_{t+1}, w_{u+1}) (1e-8 clamp) for
+ * t, u < K = n − 1 of image i; nc / nw from cosine_kernel. c (T, D), wt (T, D). */
+static __global__ void within_scores_kernel(double *Z, const float *c, const float *wt,
+                                            const double *nc, const double *nw,
+                                            const int32_t *cap_len_i, int D, int T, float temp3) {
+    __shared__ double sh[ROW_THREADS];
+    const int K = words_of(cap_len_i, 0, T) - 1;
+    const int t = (int)(blockIdx.x / T), u = (int)(blockIdx.x % T);
+    if (K < 2 || t >= K || u >= K) return; /* uniform over the block */
+    const float *ct = c + (size_t)(t + 1) * D, *wu = wt + (size_t)(u + 1) * D;
+    double dot = 0.0;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) dot += (double)ct[d] * wu[d];
+    dot = block_sum(dot, sh);
+    if (threadIdx.x == 0) {
+        const double den = nc[t + 1] * nw[u + 1];
+        Z[(size_t)t * K + u] = temp3 * dot / (den > CONTRASTIVE_EPS ? den : CONTRASTIVE_EPS);
+    }
+}
+
+/* One thread: the symmetric CE of Z (K, K) in the CPU's order (symmetric_ce), *acc += L_i /
+ * counted, and G = weight·temp3·dZ/counted (the gradient with respect to the cosines). */
+static __global__ void within_ce_kernel(double *acc, double *G, const double *Z,
+                                        const int32_t *cap_len, int i, int B, int T,
+                                        float temp3, float weight) {
+    if (threadIdx.x != 0 || blockIdx.x != 0) return;
+    const int K = words_of(cap_len, i, T) - 1;
+    if (K < 2) return;
+    const double inv_k = 1.0 / (double)K, inv_count = 1.0 / (double)within_counted(cap_len, B, T);
+    double loss = 0.0;
+    for (int k = 0; k < K * K; k++) G[k] = 0.0;
+    for (int dir = 0; dir < 2; dir++) {
+        const int step_row = dir ? 1 : K, step_col = dir ? K : 1;
+        for (int r = 0; r < K; r++) {
+            const double *x = Z + (size_t)r * step_row;
+            double *g = G + (size_t)r * step_row;
+            double mx = x[0];
+            for (int k = 1; k < K; k++)
+                if (x[(size_t)k * step_col] > mx) mx = x[(size_t)k * step_col];
+            double sum = 0.0;
+            for (int k = 0; k < K; k++) sum += exp(x[(size_t)k * step_col] - mx);
+            const double lse = mx + log(sum);
+            loss += (lse - x[(size_t)r * step_col]) * inv_k;
+            for (int k = 0; k < K; k++) g[(size_t)k * step_col] += exp(x[(size_t)k * step_col] - lse) * inv_k;
+            g[(size_t)r * step_col] -= inv_k;
+        }
+    }
+    *acc += loss * inv_count;
+    const double scale = (double)weight * temp3 * inv_count;
+    for (int k = 0; k < K * K; k++) G[k] *= scale;
+}
+
+/* Element per (slot, d): dc (T, D) and the direct dw (T, D) of image i from G (K, K); slot 0
+ * ([CLS]) and slots >= n are 0. Each sum runs in the CPU's order (dc_t over u, dw_u over t, each
+ * term rounded to float before it is added). */
+static __global__ void within_backward_kernel(float *dc, float *dw, const float *c,
+                                              const float *wt, const double *nc,
+                                              const double *nw, const double *Z, const double *G,
+                                              const int32_t *cap_len_i, int D, int T,
+                                              float temp3) {
+    const int K = words_of(cap_len_i, 0, T) - 1;
+    const size_t total = (size_t)T * D;
+    for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < total;
+         k += (size_t)gridDim.x * blockDim.x) {
+        const int slot = (int)(k / D), d = (int)(k % D);
+        float gc = 0.0f, gw = 0.0f;
+        if (K >= 2 && slot >= 1 && slot <= K) {
+            const int a = slot - 1; /* the slot as a row t of G, and as a column u */
+            const float cv = c[k], wv = wt[k];
+            for (int u = 0; u < K; u++) { /* dc_a = Σ_u G[a, u]·∂cos(c_a, w_u)/∂c_a */
+                const double g = G[(size_t)a * K + u];
+                if (g == 0.0) continue;
+                double fw, fc;
+                cosine_grad_factors(&fw, &fc, Z[(size_t)a * K + u] / temp3, nc[a + 1], nw[u + 1]);
+                gc += (float)(g * (fw * wt[(size_t)(u + 1) * D + d] + fc * cv));
+            }
+            for (int t = 0; t < K; t++) { /* dw_a = Σ_t G[t, a]·∂cos(c_t, w_a)/∂w_a */
+                const double g = G[(size_t)t * K + a];
+                if (g == 0.0) continue;
+                double fc2, fw2;
+                cosine_grad_factors(&fc2, &fw2, Z[(size_t)t * K + a] / temp3, nw[a + 1], nc[t + 1]);
+                gw += (float)(g * (fc2 * c[(size_t)(t + 1) * D + d] + fw2 * wv));
+            }
+        }
+        dc[k] = gc;
+        dw[k] = gw;
+    }
+}
+
+static __global__ void store_loss_kernel(float *loss, const double *acc) { *loss = (float)*acc; }
+
+typedef struct within_buf {
+    double *acc;                 /* (1) the loss sum            */
+    double *Z, *G;               /* (T, T)                      */
+    double *rho, *nc, *nw;       /* (T)                         */
+    float *wt, *c, *dc, *dw;     /* (T, D)                      */
+    float *a1, *alpha, *da;      /* (T, S)                      */
+} within_buf;
+
+static size_t within_carve(within_buf *wb, char *base, int32_t D, int32_t S, int32_t T) {
+    const size_t d = (size_t)D, s = (size_t)S, t = (size_t)T;
+    const size_t fs = sizeof(float), ds = sizeof(double);
+    enum { PARTS = 13 };
+    const size_t sizes[PARTS] = {ds, t * t * ds, t * t * ds, t * ds, t * ds, t * ds,
+                                 t * d * fs, t * d * fs, t * d * fs, t * d * fs,
+                                 t * s * fs, t * s * fs, t * s * fs};
+    char *at[PARTS];
+    size_t off = 0;
+    for (int k = 0; k < PARTS; k++) {
+        at[k] = base ? base + off : NULL;
+        off += align256(sizes[k]);
+    }
+    if (wb) {
+        wb->acc = (double *)at[0];
+        wb->Z = (double *)at[1];
+        wb->G = (double *)at[2];
+        wb->rho = (double *)at[3];
+        wb->nc = (double *)at[4];
+        wb->nw = (double *)at[5];
+        wb->wt = (float *)at[6];
+        wb->c = (float *)at[7];
+        wb->dc = (float *)at[8];
+        wb->dw = (float *)at[9];
+        wb->a1 = (float *)at[10];
+        wb->alpha = (float *)at[11];
+        wb->da = (float *)at[12];
+    }
+    return off;
+}
+
+static size_t cuda_sentence_contrast_scratch_bytes(afloc_device *dev, int32_t B, int32_t D,
+                                                   int32_t S, int32_t T) {
+    (void)dev;
+    (void)B;
+    if (D <= 0 || S <= 0 || T <= 0) return 0;
+    return within_carve(NULL, NULL, D, S, T);
+}
+
+/* Image i: forward of its own pair (a1, α, c, norms), then Z. */
+static void within_forward(afloc_device *dev, const within_buf *wb, const float *v,
+                           const float *text_i, const int32_t *cap_len_i, int D, int S, int T,
+                           float temp1, float temp3) {
+    const size_t td = (size_t)T * D;
+    transpose_text_kernel<<<afloc_cuda_blocks(td, ELEM_THREADS), ELEM_THREADS, 0, dev->stream>>>(
+        wb->wt, text_i, 1, D, T);
+    if (!launched(dev)) return;
+    gemm(dev, CUBLAS_OP_N, CUBLAS_OP_N, S, T, D, v, S, 0, wb->wt, D, 0, 0.0f, wb->a1, S, 0, 1);
+    softmax_words_kernel<<<afloc_cuda_blocks((size_t)S, ELEM_THREADS), ELEM_THREADS, 0,
+                           dev->stream>>>(wb->a1, cap_len_i, 1, 1, S, T);
+    if (!launched(dev)) return;
+    softmax_regions_kernel<<<(unsigned)T, ROW_THREADS, 0, dev->stream>>>(wb->alpha, wb->a1,
+                                                                          cap_len_i, 1, S, T,
+                                                                          temp1);
+    if (!launched(dev)) return;
+    gemm(dev, CUBLAS_OP_T, CUBLAS_OP_N, D, T, S, v, S, 0, wb->alpha, S, 0, 0.0f, wb->c, D, 0, 1);
+    cosine_kernel<<<(unsigned)T, ROW_THREADS, 0, dev->stream>>>(wb->rho, wb->nc, wb->nw, wb->c,
+                                                                wb->wt, cap_len_i, 1, D, T);
+    if (!launched(dev)) return;
+    within_scores_kernel<<<(unsigned)(T * T), ROW_THREADS, 0, dev->stream>>>(
+        wb->Z, wb->c, wb->wt, wb->nc, wb->nw, cap_len_i, D, T, temp3);
+    launched(dev);
+}
+
+/* Image i after within_forward and within_ce_kernel: dv (D, S) and dtext_i (D, T) += … */
+static void within_backward(afloc_device *dev, const within_buf *wb, float *dv, float *dtext_i,
+                            const float *v, const int32_t *cap_len_i, int D, int S, int T,
+                            float temp1, float temp3) {
+    const size_t td = (size_t)T * D;
+    within_backward_kernel<<<afloc_cuda_blocks(td, ELEM_THREADS), ELEM_THREADS, 0, dev->stream>>>(
+        wb->dc, wb->dw, wb->c, wb->wt, wb->nc, wb->nw, wb->Z, wb->G, cap_len_i, D, T, temp3);
+    if (!launched(dev)) return;
+    /* dα (S × T) = v (S × D) · dc (D × T), then both softmax backwards into da */
+    gemm(dev, CUBLAS_OP_N, CUBLAS_OP_N, S, T, D, v, S, 0, wb->dc, D, 0, 0.0f, wb->da, S, 0, 1);
+    softmax_regions_backward_kernel<<<(unsigned)T, ROW_THREADS, 0, dev->stream>>>(
+        wb->da, wb->alpha, cap_len_i, 1, S, T, temp1);
+    if (!launched(dev)) return;
+    softmax_words_backward_kernel<<<afloc_cuda_blocks((size_t)S, ELEM_THREADS), ELEM_THREADS, 0,
+                                    dev->stream>>>(wb->da, wb->a1, cap_len_i, 1, 1, S, T);
+    if (!launched(dev)) return;
+    if (dv) {
+        gemm(dev, CUBLAS_OP_N, CUBLAS_OP_T, S, D, T, wb->alpha, S, 0, wb->dc, D, 0, 1.0f, dv, S,
+             0, 1);
+        gemm(dev, CUBLAS_OP_N, CUBLAS_OP_T, S, D, T, wb->da, S, 0, wb->wt, D, 0, 1.0f, dv, S, 0,
+             1);
+    }
+    if (dtext_i) {
+        gemm(dev, CUBLAS_OP_T, CUBLAS_OP_N, D, T, S, v, S, 0, wb->da, S, 0, 1.0f, wb->dw, D, 0, 1);
+        add_dtext_kernel<<<afloc_cuda_blocks(td, ELEM_THREADS), ELEM_THREADS, 0, dev->stream>>>(
+            dtext_i, wb->dw, cap_len_i, 1, 1, D, T);
+        launched(dev);
+    }
+}
+
+static void cuda_sentence_contrast_loss(afloc_device *dev, float *loss, float *dimage,
+                                        float *dtext, const float *image, const float *text,
+                                        const int32_t *cap_len, int32_t B, int32_t D, int32_t S,
+                                        int32_t T, float temp1, float temp3, float weight,
+                                        void *scratch) {
+    afloc_device_scope scope(dev);
+    if (afloc_cuda_failed(dev) || B <= 0 || D <= 0 || S <= 0 || T <= 0) return;
+    within_buf wb;
+    within_carve(&wb, (char *)scratch, D, S, T);
+    if (afloc_cuda_record_cuda(dev, cudaMemsetAsync(wb.acc, 0, sizeof(double), dev->stream),
+                               "sentence_contrast") != AFLOC_OK)
+        return;
+    const size_t img_n = (size_t)D * S, txt_n = (size_t)D * T;
+    for (int i = 0; i < B; i++) {
+        const float *v = image + i * img_n;
+        within_forward(dev, &wb, v, text + i * txt_n, cap_len + i, D, S, T, temp1, temp3);
+        within_ce_kernel<<<1, 1, 0, dev->stream>>>(wb.acc, wb.G, wb.Z, cap_len, i, B, T, temp3,
+                                                   weight);
+        if (!launched(dev)) return;
+        if (dimage || dtext)
+            within_backward(dev, &wb, dimage ? dimage + i * img_n : NULL,
+                            dtext ? dtext + i * txt_n : NULL, v, cap_len + i, D, S, T, temp1,
+                            temp3);
+        if (afloc_cuda_failed(dev)) return;
+    }
+    store_loss_kernel<<<1, 1, 0, dev->stream>>>(loss, wb.acc);
+    launched(dev);
+}
+
 /* ---- registration ---- */
 
 extern "C" void afloc_cuda_register_contrastive(afloc_device_ops *ops) {
@@ -664,4 +901,6 @@ extern "C" void afloc_cuda_register_contrastive(afloc_device_ops *ops) {
     ops->global_loss_scratch_bytes = cuda_global_loss_scratch_bytes;
     ops->local_loss = cuda_local_loss;
     ops->local_loss_scratch_bytes = cuda_local_loss_scratch_bytes;
+    ops->sentence_contrast_loss = cuda_sentence_contrast_loss;
+    ops->sentence_contrast_scratch_bytes = cuda_sentence_contrast_scratch_bytes;
 }

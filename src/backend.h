@@ -7,7 +7,8 @@
  * ABI version history: 1 = device query only (foundation); 2 = the device compute table
  * (src/device_ops.h); 3 = the text aggregation op pair and CUDA graph capture and replay
  * (text_aggregate_forward ... graph_free); 4 = bilinear_sample_forward (the centred heatmap
- * read-out); 5 = position_add_forward / backward (config local_position).
+ * read-out); 5 = position_add_forward / backward (config local_position); 6 =
+ * sentence_contrast_loss (the trainer's within-image sentence loss).
  * Entries are appended by later versions, and every append bumps
  * AFLOC_BACKEND_ABI_VERSION. */
 #ifndef AFLOC_BACKEND_H
@@ -19,7 +20,7 @@
 #include "afloc/afloc.h" /* afloc_status */
 #include "device_ops.h"
 
-#define AFLOC_BACKEND_ABI_VERSION 5u
+#define AFLOC_BACKEND_ABI_VERSION 6u
 #define AFLOC_CUDA_PLUGIN_FILE "libafloc_cuda.so"
 #define AFLOC_CUDA_PLUGIN_SYMBOL "afloc_cuda_backend_table"
 

@@ -1,4 +1,4 @@
-/* device_ops.h: the CUDA plugin's compute table (plugin ABI version 5, src/backend.h).
+/* device_ops.h: the CUDA plugin's compute table (plugin ABI version 6, src/backend.h).
  *
  * Every op here has a CPU twin of the same name in src/cpu/cpu_ops.h (afloc_cpu_<name>) and the
  * SAME semantics, argument order and accumulation rules, with four differences:
@@ -225,6 +225,17 @@ typedef struct afloc_device_ops {
                                  int32_t C, int32_t H, int32_t W);
     void (*position_add_backward)(afloc_device *dev, float *dweight, const float *dy, int32_t B,
                                   int32_t C, int32_t H, int32_t W);
+
+    /* ---- since ABI 6: the within-image sentence loss (kernels/contrastive.cu) ---- */
+    /* afloc_cpu_sentence_contrast_loss on the device: *loss (device float) = L_WS, dimage /
+     * dtext (either may be NULL) += weight·dL_WS/d·. scratch: sentence_contrast_scratch_bytes. */
+    void (*sentence_contrast_loss)(afloc_device *dev, float *loss, float *dimage, float *dtext,
+                                   const float *image, const float *text,
+                                   const int32_t *cap_len, int32_t B, int32_t D, int32_t S,
+                                   int32_t T, float temp1, float temp3, float weight,
+                                   void *scratch);
+    size_t (*sentence_contrast_scratch_bytes)(afloc_device *dev, int32_t B, int32_t D, int32_t S,
+                                              int32_t T);
 } afloc_device_ops;
 
 #endif /* AFLOC_DEVICE_OPS_H */

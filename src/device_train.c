@@ -46,6 +46,7 @@ struct afloc_device_train {
     size_t  scratch_bytes;
     int64_t count;
     double  weight[3];
+    double  weight_contrast;             /* within-image sentence loss (0: off)          */
     int32_t mark_start;
     double  last_seconds;
 };
@@ -104,13 +105,14 @@ static afloc_status plan_create(afloc_device_train *t, batch_plan *p, int32_t B,
     }
     t->D = Di, t->T = T, t->S2 = side2 * side2, t->S3 = side3 * side3;
     const afloc_device_ops *ops = t->ops;
-    size_t need[4] = {
+    size_t need[5] = {
         ops->global_loss_scratch_bytes(t->dev, B, t->D),
         ops->local_loss_scratch_bytes(t->dev, B, t->D, t->S3, t->T),
         ops->local_loss_scratch_bytes(t->dev, B, t->D, t->S2, t->T),
         ops->sum_squares_scratch_bytes(t->dev, t->model->table.total_floats),
+        ops->sentence_contrast_scratch_bytes(t->dev, B, t->D, t->S3, t->T),
     };
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 5; k++)
         if (need[k] > p->scratch_bytes) p->scratch_bytes = need[k];
     return AFLOC_OK;
 }
@@ -238,6 +240,10 @@ void afloc_device_train_set_weights(afloc_device_train *t, double global, double
     t->weight[2] = word;
 }
 
+void afloc_device_train_set_sentence_contrast(afloc_device_train *t, double weight) {
+    t->weight_contrast = weight;
+}
+
 afloc_status afloc_device_train_set_batch(afloc_device_train *t, int32_t count) {
     static const char fn[] = "afloc_device_train_set_batch";
     if (!t || count < 1 || count > t->B)
@@ -321,6 +327,10 @@ static void losses_forward(afloc_device_train *t, int32_t *w0, int32_t *w1) {
         scale(t, 1, t->d_l, BD * (size_t)t->S3);
         scale(t, 1, t->d_s, BD * T);
     }
+    if (t->weight_contrast != 0.0) /* accumulates weight·dL_WS on top of L_DS's gradients */
+        ops->sentence_contrast_loss(dev, t->loss + 3, t->d_l, t->d_s, emb_l, emb_s, len_s, B,
+                                    t->D, t->S3, t->T, c->temp1, c->temp3,
+                                    (float)t->weight_contrast, t->scratch);
     *w0 = ops->mark(dev);
     if (t->weight[2] != 0.0) {
         ops->local_loss(dev, t->loss + 2, t->d_l2, t->d_w, NULL, emb_l2, emb_w, len_w, B, t->D,
@@ -370,14 +380,17 @@ afloc_status afloc_device_train_compute(afloc_device_train *t, const float *imag
     if (st == AFLOC_OK) st = ops->download(dev, &sum, t->norm, sizeof sum);
     AFLOC_TRY(device_status(t, st, fn));
     if (losses) {
-        const float lg = loss[0], ls = loss[1], lw = loss[2];
+        const float lg = loss[0], ls = loss[1], lw = loss[2], lc = loss[3];
         losses->global = lg;
         losses->sentence = ls;
         losses->word = lw;
-        if (t->weight[0] == 1.0 && t->weight[1] == 1.0 && t->weight[2] == 1.0)
+        losses->contrast = lc;
+        if (t->weight[0] == 1.0 && t->weight[1] == 1.0 && t->weight[2] == 1.0 &&
+            t->weight_contrast == 0.0)
             losses->total = (double)((lg + ls) + lw);
         else
-            losses->total = t->weight[0] * lg + t->weight[1] * ls + t->weight[2] * lw;
+            losses->total = t->weight[0] * lg + t->weight[1] * ls + t->weight[2] * lw +
+                            t->weight_contrast * lc;
         losses->grad_norm = sqrt(sum);
         const double word = ops->elapsed(dev, w0, w1);
         losses->word_seconds = word > 0.0 ? word : 0.0;

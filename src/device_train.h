@@ -52,6 +52,9 @@ afloc_status afloc_device_train_create(afloc_model *model, const afloc_device_op
 /* Frees the device buffers, the handle and the step; NULL is a no-op. */
 void afloc_device_train_free(afloc_device_train *t);
 
+/* Weight of the within-image sentence loss, as afloc_train_step_set_sentence_contrast. */
+void afloc_device_train_set_sentence_contrast(afloc_device_train *t, double weight);
+
 /* Loss weights, as afloc_train_step_set_weights (finite, >= 0; 0 skips that loss). */
 void afloc_device_train_set_weights(afloc_device_train *t, double global, double sentence,
                                     double word);

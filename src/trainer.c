@@ -212,12 +212,7 @@ afloc_status afloc_trainer_create(afloc_model *model, const afloc_trainer_option
                           fn, (int)o.batch_size);
     }
     afloc_status st = AFLOC_OK;
-    if (on_device(model) && o.loss_weight_sentence_contrast != 0.0) {
-        /* unfinished: L_WS has a CPU op only (no CUDA kernel yet) */
-        st = afloc_fail(AFLOC_ERR_UNSUPPORTED, "loss_weight_sentence_contrast %g: the "
-                        "within-image sentence loss runs on the CPU backend only",
-                        o.loss_weight_sentence_contrast);
-    } else if (on_device(model)) {
+    if (on_device(model)) {
         const size_t n = model->table.total_floats;
         t->host_m = afloc_calloc(n, sizeof(float));
         t->host_v = afloc_calloc(n, sizeof(float));
@@ -230,9 +225,11 @@ afloc_status afloc_trainer_create(afloc_model *model, const afloc_trainer_option
                                            afloc_context_device_math(model->context), o.batch_size,
                                            o.dropout,
                                            "device step", &t->device);
-        if (st == AFLOC_OK)
+        if (st == AFLOC_OK) {
             afloc_device_train_set_weights(t->device, o.loss_weight_global,
                                            o.loss_weight_sentence, o.loss_weight_word);
+            afloc_device_train_set_sentence_contrast(t->device, o.loss_weight_sentence_contrast);
+        }
     } else {
         st = afloc_train_step_create(&t->step, model, o.batch_size, o.dropout);
         if (st == AFLOC_OK) {

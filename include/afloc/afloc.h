@@ -816,9 +816,9 @@ typedef struct afloc_trainer_options {
                                    each other: for every image with K >= 2 sentences, the
                                    contexts c_t its sentences attend to (as in L_DS) and
                                    Z[t, u] = 10·cos(c_t, sentence_u), L = CE(Z) + CE(Zᵀ)
-                                   averaged over those images. CPU backend only for now: a
-                                   trainer on a CUDA model refuses a nonzero weight with
-                                   AFLOC_ERR_UNSUPPORTED. Not stored in checkpoints. Since 0.1 */
+                                   averaged over those images. On both backends (the CUDA
+                                   kernel not yet run on hardware). Not stored in checkpoints.
+                                   Since 0.1                                                    */
 } afloc_trainer_options;
 
 /* Where a trainer stands. */

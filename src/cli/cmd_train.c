@@ -38,7 +38,7 @@ static const char usage[] =
     "  --sentence-contrast W weight of the within-image sentence loss (not in the paper;\n"
     "                        default 0, off): the sentences of each report must attend to\n"
     "                        image regions that match them better than the report's other\n"
-    "                        sentences do; CPU backend only\n"
+    "                        sentences do\n"
     "  --max-minutes M       stop after the first step that ends past M minutes and save the\n"
     "                        model as if the run had finished (a time budget, as the demo uses)\n"
     "  --mirror-pairs        laterality augmentation (not in the paper): each batch holds B/2\n"

@@ -329,6 +329,21 @@ static size_t host_local_loss_scratch(afloc_device *dev, int32_t B, int32_t D, i
     (void)dev;
     return afloc_cpu_local_loss_scratch_floats(B, D, S, T) * sizeof(float);
 }
+static void host_sentence_contrast(afloc_device *dev, float *loss, float *dimage, float *dtext,
+                                   const float *image, const float *text,
+                                   const int32_t *cap_len, int32_t B, int32_t D, int32_t S,
+                                   int32_t T, float temp1, float temp3, float weight,
+                                   void *scratch) {
+    (void)dev;
+    *loss = afloc_cpu_sentence_contrast_loss(dimage, dtext, image, text, cap_len, B, D, S, T,
+                                             temp1, temp3, weight, (float *)scratch);
+}
+static size_t host_sentence_contrast_scratch(afloc_device *dev, int32_t B, int32_t D, int32_t S,
+                                             int32_t T) {
+    (void)dev;
+    (void)B;
+    return afloc_cpu_sentence_contrast_scratch_floats(D, S, T) * sizeof(float);
+}
 static void host_adam(afloc_device *dev, float *params, float *m, float *v, const float *grads,
                       size_t n, double lr, double beta1, double beta2, double eps,
                       double weight_decay, int64_t step, float grad_scale) {
@@ -431,6 +446,8 @@ static const afloc_device_ops *host_device_ops(void) {
     ops.global_loss_scratch_bytes = host_global_loss_scratch;
     ops.local_loss = host_local_loss;
     ops.local_loss_scratch_bytes = host_local_loss_scratch;
+    ops.sentence_contrast_loss = host_sentence_contrast;
+    ops.sentence_contrast_scratch_bytes = host_sentence_contrast_scratch;
     ops.adam_update = host_adam;
     ops.sum_squares = host_sum_squares;
     ops.sum_squares_scratch_bytes = host_sum_squares_scratch;

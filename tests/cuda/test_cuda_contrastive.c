@@ -1,5 +1,6 @@
 /* test_cuda_contrastive.c: the device AFLoc losses (kernels/contrastive.cu) against their CPU
- * twins afloc_cpu_global_loss and afloc_cpu_local_loss (src/cpu/contrastive.c) on the same
+ * twins afloc_cpu_global_loss, afloc_cpu_local_loss and afloc_cpu_sentence_contrast_loss (the
+ * within-image sentence loss, not in the paper; src/cpu/contrastive.c) on the same
  * random inputs: the loss, both gradients (accumulated onto non-zero contents) and the local
  * attention maps; forward-only calls (NULL gradients); one gradient alone; and bit-identical
  * repeats on the device. The device scratch is filled with NaN bytes first, so a kernel that reads
@@ -19,7 +20,9 @@
  *  - attention 1e-4: α = softmax_s(4·softmax_t(a)) amplifies the fp32 GEMM error of a; seen
  *    2.3e-5 at B 8 D 768 S 361 T 20.
  *  - global gradients 1e-5: every sum is in double on both sides, only the final float differs
- *    (seen: 0, bit-identical). */
+ *    (seen: 0, bit-identical).
+ *  - within-image loss: the local loss's limits (the same GEMMs and softmaxes, one image at a
+ *    time); not yet run on hardware (added 2026-12-01 without a GPU). */
 #include "cpu/cpu_ops.h"
 #include "cuda_test.h"
 
@@ -183,6 +186,46 @@ static void test_local(cuda_test *t, const local_case *c, uint64_t seed) {
     free(want_i), free(want_t), free(pre_i), free(pre_t), free(got_i), free(got_t), free(got_a);
 }
 
+/* ---- within-image sentence loss ---- */
+
+static void test_within(cuda_test *t, const local_case *c, float weight, uint64_t seed) {
+    const int32_t B = c->B, D = c->D, S = c->S, T = c->T;
+    const size_t ni = (size_t)B * D * S, nt = (size_t)B * D * T;
+    char shape[64];
+    snprintf(shape, sizeof shape, "B%d D%d S%d T%d w%g", (int)B, (int)D, (int)S, (int)T,
+             (double)weight);
+    float *image = cuda_test_random(ni, -UNIT, UNIT, seed);
+    float *text = cuda_test_random(nt, -UNIT, UNIT, seed + 1);
+    float *gi = cuda_test_host(ni), *gt = cuda_test_host(nt);
+    float *cpu_scratch = cuda_test_host(afloc_cpu_sentence_contrast_scratch_floats(D, S, T));
+    const float loss = afloc_cpu_sentence_contrast_loss(gi, gt, image, text, c->cap_len, B, D, S,
+                                                        T, TEMP1, TEMP3, weight, cpu_scratch);
+    float *want_i = cuda_test_host(ni), *want_t = cuda_test_host(nt);
+    float *pre_i = prefill_for(want_i, gi, ni, seed + 2);
+    float *pre_t = prefill_for(want_t, gt, nt, seed + 3);
+    float *d_image = cuda_test_upload(t, image, ni), *d_text = cuda_test_upload(t, text, nt);
+    int32_t *d_cap = cuda_test_upload_i32(t, c->cap_len, (size_t)B);
+    float *d_gi = cuda_test_upload(t, pre_i, ni), *d_gt = cuda_test_upload(t, pre_t, nt);
+    float *d_loss = cuda_test_upload(t, &(float){-1.0f}, 1);
+    const size_t scratch_bytes = t->ops->sentence_contrast_scratch_bytes(t->dev, B, D, S, T);
+    void *scratch = nan_scratch(t, scratch_bytes);
+    t->ops->sentence_contrast_loss(t->dev, d_loss, d_gi, d_gt, d_image, d_text, d_cap, B, D, S, T,
+                                   TEMP1, TEMP3, weight, scratch);
+    float *got_i = cuda_test_host(ni), *got_t = cuda_test_host(nt);
+    compare_loss("sentence_contrast loss", shape, t, d_loss, loss);
+    cuda_test_download(t, got_i, d_gi, ni);
+    cuda_test_compare("sentence_contrast dimage", shape, got_i, want_i, ni, TOL_GRAD);
+    cuda_test_download(t, got_t, d_gt, nt);
+    cuda_test_compare("sentence_contrast dtext", shape, got_t, want_t, nt, TOL_GRAD);
+    float *d_loss2 = cuda_test_upload(t, &(float){-1.0f}, 1); /* forward only */
+    t->ops->sentence_contrast_loss(t->dev, d_loss2, NULL, NULL, d_image, d_text, d_cap, B, D, S,
+                                   T, TEMP1, TEMP3, weight, nan_scratch(t, scratch_bytes));
+    compare_loss("sentence_contrast loss (fwd only)", shape, t, d_loss2, loss);
+    cuda_test_sync(t, "sentence_contrast");
+    free(image), free(text), free(gi), free(gt), free(cpu_scratch), free(want_i), free(want_t);
+    free(pre_i), free(pre_t), free(got_i), free(got_t);
+}
+
 int main(void) {
     cuda_test t;
     cuda_test_open(&t, AFLOC_DEVICE_MATH_FP32);
@@ -205,6 +248,15 @@ int main(void) {
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         test_local(&t, &cases[k], 1000 + 10 * k);
+
+    /* within-image: images with and without two sentences (cap 1 and 2 have none), the shipped
+     * chest X-ray model's shape (D 128, 32x32 map), another weight */
+    static const int32_t cap_e[] = {6, 2, 1, 9};
+    const local_case within[] = {{2, 8, 6, 4, cap_a, 3, 0}, {4, 64, 19 * 19, 12, cap_b, 3, 0},
+                                 {4, 128, 32 * 32, 12, cap_e, 3, 0},
+                                 {8, 128, 32 * 32, 20, cap_c, 3, 0}};
+    for (size_t k = 0; k < sizeof within / sizeof within[0]; k++)
+        test_within(&t, &within[k], k == 1 ? 0.3f : 1.0f, 2000 + 10 * k);
 
     /* the scratch at a training shape (no run): B 64, D 768, S 1444, T 64 */
     const size_t big = t.ops->local_loss_scratch_bytes(t.dev, 64, 768, 1444, 64);

@@ -10,7 +10,8 @@
  * 1e-6 of each tensor's largest value (TOL), and the number of floats that differ in any bit is
  * printed. Runs: dropout 0.1 with weights (1, 1, 1) (the masks must be the same draws), dropout
  * 0.1 with (1, 1, 0) (the word level skipped), dropout 0 with (0.5, 2, 1) (weights through the
- * device's scaling). Also: Adam's skip rules (the pooler, local_f_embedder and running
+ * device's scaling), dropout 0.1 with (1, 1, 0) and the within-image sentence loss at 0.3 (the
+ * shipped chest X-ray model's fourth stage). Also: Adam's skip rules (the pooler, local_f_embedder and running
  * statistics get no update, their m / v stay 0), running statistics move, a set_batch(3) step
  * against a batch-3 CPU step, and allocation failures (device and host) at every point of
  * create give OUT_OF_MEMORY with no device allocation left. Last, the public trainer's device
@@ -69,11 +70,12 @@ static void compare_tensors(const afloc_model *model, const char *what, int step
 }
 
 static void compare_losses(int step, const afloc_train_losses *got, const afloc_train_losses *want) {
-    const double pairs[5][2] = {{got->global, want->global}, {got->sentence, want->sentence},
+    const double pairs[6][2] = {{got->global, want->global}, {got->sentence, want->sentence},
                                 {got->word, want->word}, {got->total, want->total},
-                                {got->grad_norm, want->grad_norm}};
-    const char *names[5] = {"global", "sentence", "word", "total", "grad_norm"};
-    for (int k = 0; k < 5; k++) {
+                                {got->grad_norm, want->grad_norm},
+                                {got->contrast, want->contrast}};
+    const char *names[6] = {"global", "sentence", "word", "total", "grad_norm", "contrast"};
+    for (int k = 0; k < 6; k++) {
         const double e = pairs[k][1] == 0.0 ? fabs(pairs[k][0]) : rel(pairs[k][0], pairs[k][1]);
         if (e > worst_rel) worst_rel = e;
         if (!(e <= TOL)) {
@@ -98,8 +100,8 @@ static void batch(afloc_model *model, int k, int count, float *images, int32_t *
 }
 
 /* K steps of both from the model's current weights (restored after). */
-static void run_pair(afloc_model *model, float dropout, double wg, double ws, double ww, int count,
-                     const char *label) {
+static void run_pair(afloc_model *model, float dropout, double wg, double ws, double ww,
+                     double wc, int count, const char *label) {
     const size_t n = model->table.total_floats;
     float *initial = malloc(n * sizeof(float)), *params = malloc(n * sizeof(float));
     float *grads = malloc(n * sizeof(float)), *m = malloc(n * sizeof(float));
@@ -115,6 +117,8 @@ static void run_pair(afloc_model *model, float dropout, double wg, double ws, do
     if (count != B) CHECK_STATUS(afloc_device_train_set_batch(dev, count), AFLOC_OK);
     afloc_train_step_set_weights(cpu, wg, ws, ww);
     afloc_device_train_set_weights(dev, wg, ws, ww);
+    afloc_train_step_set_sentence_contrast(cpu, wc);
+    afloc_device_train_set_sentence_contrast(dev, wc);
     const int32_t T = model->config.token_length;
     static float images[B * SIDE * SIDE];
     int32_t ids[B * 128], lengths[B];
@@ -127,6 +131,7 @@ static void run_pair(afloc_model *model, float dropout, double wg, double ws, do
         CHECK_STATUS(afloc_device_train_run(dev, images, ids, lengths, seed, 2e-3, &ld), AFLOC_OK);
         CHECK_STATUS(afloc_device_train_download(dev, params, grads, m, v), AFLOC_OK);
         compare_losses(k, &ld, &lc);
+        CHECK(wc == 0.0 ? ld.contrast == 0.0 : ld.contrast > 0.0);
         compare_tensors(model, "grad", k, grads, afloc_train_step_grads(cpu));
         compare_tensors(model, "param", k, params, model->params);
         float *cm, *cv;
@@ -317,10 +322,11 @@ int main(int argc, char **argv) {
     afloc_context *context = NULL;
     afloc_model *model = fixture_model(&context, 1, 5, position ? ",\"local_position\":1" : "");
     if (!model) return 1;
-    run_pair(model, 0.1f, 1, 1, 1, B, "dropout 0.1, weights (1,1,1)");
-    run_pair(model, 0.1f, 1, 1, 0, B, "dropout 0.1, weights (1,1,0)");
-    run_pair(model, 0.0f, 0.5, 2, 1, B, "dropout 0, weights (0.5,2,1)");
-    run_pair(model, 0.1f, 1, 1, 1, 3, "set_batch(3), dropout 0.1");
+    run_pair(model, 0.1f, 1, 1, 1, 0, B, "dropout 0.1, weights (1,1,1)");
+    run_pair(model, 0.1f, 1, 1, 0, 0, B, "dropout 0.1, weights (1,1,0)");
+    run_pair(model, 0.0f, 0.5, 2, 1, 0, B, "dropout 0, weights (0.5,2,1)");
+    run_pair(model, 0.1f, 1, 1, 1, 0, 3, "set_batch(3), dropout 0.1");
+    run_pair(model, 0.1f, 1, 1, 0, 0.3, B, "dropout 0.1, weights (1,1,0), sentence contrast 0.3");
     allocation_failures(model);
     trainer_device_path(context);
 
