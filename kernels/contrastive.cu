@@ -4,6 +4,7 @@
  *   local  (§6.2)  a = v_jᵀ w_i, softmax over the n = cap_len[i] words, ×temp1, softmax over the
  *                  S regions → α, c = v_j α, ρ_t = cos(c_t, w_t), M[j, i] = temp3·log Σ_t e^{temp2·ρ_t}
  *   loss = CE(X, diag) + CE(Xᵀ, diag), mean over rows (rows are images j), in double.
+ *   within-image sentence loss (not in the paper): see its section below.
  *
  * Letters: B batch, D embedding, S = H·W regions, T text slots (n = cap_len[i] <= T used).
  * Layouts as the CPU: image (B, D, S), text (B, D, T) channels-first; α (B, T, S) word-major.
