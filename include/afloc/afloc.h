@@ -743,7 +743,7 @@ typedef struct afloc_train_loss_terms {
     double global;            /* L_GR, report ↔ global image                                    */
     double sentence;          /* L_DS, sentences ↔ layer3 regions                               */
     double word;              /* L_SW, words ↔ layer2 regions                                   */
-    double total;             /* the weighted sum of the loss terms (global + sentence + word by default) */
+    double total;             /* weighted sum of the terms (default global + sentence + word)   */
     double grad_norm;         /* L2 norm of the whole gradient before clipping                  */
     double learning_rate;     /* the rate this step used                                        */
     double step_seconds;      /* wall time of the step (tokenizing, forward, backward, Adam)    */
