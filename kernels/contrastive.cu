@@ -582,22 +582,18 @@ static void chunk_forward(afloc_device *dev, const local_buf *lb, double *M, flo
     }
 }
 
-/* Backward of the chunk after chunk_forward, with dM known: dimage rows j0 .. j0 + jc − 1 and
- * dtext (all texts) += their share. */
-static void chunk_backward(afloc_device *dev, const local_buf *lb, float *dimage, float *dtext,
-                           const float *image, const int32_t *cap_len, const local_shape *sh,
-                           int j0, int jc) {
+/* Backward of the chunk from its direct gradients (dc (P, T, D); the direct part of dw in
+ * lb->dw) through the contexts and both softmaxes: dimage rows j0 .. j0 + jc − 1 and dtext (all
+ * texts) += their share. */
+static void chunk_backward_context(afloc_device *dev, const local_buf *lb, const float *dc,
+                                   float *dimage, float *dtext, const float *image,
+                                   const int32_t *cap_len, const local_shape *sh, int j0,
+                                   int jc) {
     const int B = sh->B, D = sh->D, S = sh->S, T = sh->T, BT = B * T, P = jc * B;
     const float *v = image + (size_t)j0 * D * S;
     const long long sv = (long long)D * S, sts = (long long)BT * S, std_ = (long long)BT * D;
-    const size_t ptd = (size_t)P * T * D;
-    cosine_backward_kernel<<<afloc_cuda_blocks(ptd, ELEM_THREADS), ELEM_THREADS, 0,
-                             dev->stream>>>(lb->c, lb->dw, lb->wt, lb->rho, lb->nc, lb->nw,
-                                            lb->pw, lb->dM, cap_len, P, B, D, T, j0, sh->temp2,
-                                            sh->temp3);
-    if (!launched(dev)) return;
     /* dα (S × BT) = v_j (S × D) · dc (D × BT) */
-    gemm(dev, CUBLAS_OP_N, CUBLAS_OP_N, S, BT, D, v, S, sv, lb->c, D, std_, 0.0f, lb->da, S, sts,
+    gemm(dev, CUBLAS_OP_N, CUBLAS_OP_N, S, BT, D, v, S, sv, dc, D, std_, 0.0f, lb->da, S, sts,
          jc);
     softmax_regions_backward_kernel<<<(unsigned)(P * T), ROW_THREADS, 0, dev->stream>>>(
         lb->da, lb->alpha, cap_len, B, S, T, sh->temp1);
@@ -609,7 +605,7 @@ static void chunk_backward(afloc_device *dev, const local_buf *lb, float *dimage
     if (dimage) {
         /* dv_j (S × D) += α (S × BT) · dcᵀ (BT × D) + da (S × BT) · Wtᵀ (BT × D) */
         float *dv = dimage + (size_t)j0 * D * S;
-        gemm(dev, CUBLAS_OP_N, CUBLAS_OP_T, S, D, BT, lb->alpha, S, sts, lb->c, D, std_, 1.0f, dv,
+        gemm(dev, CUBLAS_OP_N, CUBLAS_OP_T, S, D, BT, lb->alpha, S, sts, dc, D, std_, 1.0f, dv,
              S, sv, jc);
         gemm(dev, CUBLAS_OP_N, CUBLAS_OP_T, S, D, BT, lb->da, S, sts, lb->wt, D, 0, 1.0f, dv, S,
              sv, jc);
@@ -623,6 +619,21 @@ static void chunk_backward(afloc_device *dev, const local_buf *lb, float *dimage
             dtext, lb->dw, cap_len, jc, B, D, T);
         launched(dev);
     }
+}
+
+/* Backward of the chunk after chunk_forward, with dM known: the direct gradients through the
+ * cosines and the log-sum-exp (dc overwrites lb->c), then chunk_backward_context. */
+static void chunk_backward(afloc_device *dev, const local_buf *lb, float *dimage, float *dtext,
+                           const float *image, const int32_t *cap_len, const local_shape *sh,
+                           int j0, int jc) {
+    const int B = sh->B, D = sh->D, T = sh->T, P = jc * B;
+    const size_t ptd = (size_t)P * T * D;
+    cosine_backward_kernel<<<afloc_cuda_blocks(ptd, ELEM_THREADS), ELEM_THREADS, 0,
+                             dev->stream>>>(lb->c, lb->dw, lb->wt, lb->rho, lb->nc, lb->nw,
+                                            lb->pw, lb->dM, cap_len, P, B, D, T, j0, sh->temp2,
+                                            sh->temp3);
+    if (!launched(dev)) return;
+    chunk_backward_context(dev, lb, lb->c, dimage, dtext, image, cap_len, sh, j0, jc);
 }
 
 /* ---- local loss launcher ---- */
@@ -660,12 +671,13 @@ static void cuda_local_loss(afloc_device *dev, float *loss, float *dimage, float
 
 /* ---- within-image sentence loss (not in the paper; afloc_cpu_sentence_contrast_loss) ----
  *
- * Plan: images one at a time (B = 1 for the local kernels above, cap_len and the text offset to
- * image i), the L_DS forward of the matching pair (a1, α, c and the norms), then the K×K scores
- * of its sentences (slots 1..K), their symmetric CE, the direct gradients of c and w, and the
- * local backward (GEMMs and softmax backwards as in chunk_backward). K is read on the device from
- * cap_len, so an image with K < 2 runs the same launches on zero gradients and adds exact zeros.
- * The loss is summed in a device double in image order, as the CPU does. */
+ * Plan: images one at a time, each as a local-loss chunk of one image and one text (B = 1,
+ * cap_len and the text offset to image i): chunk_forward gives the L_DS forward of the matching
+ * pair (a1, α, c and the norms); then the K×K scores of its sentences (slots 1..K), their
+ * symmetric CE and the direct gradients of c and w in the kernels below; then
+ * chunk_backward_context. K is read on the device from cap_len, so an image with K < 2 runs the
+ * same launches on zero gradients and adds exact zeros. The loss is summed in a device double in
+ * image order, as the CPU does. */
 
 /* Images with at least two sentences (cap_len >= 3), on the device; every caller counts alike. */
 static __device__ int within_counted(const int32_t *cap_len, int B, int T) {
@@ -765,22 +777,19 @@ static __global__ void within_backward_kernel(float *dc, float *dw, const float 
 static __global__ void store_loss_kernel(float *loss, const double *acc) { *loss = (float)*acc; }
 
 typedef struct within_buf {
-    double *acc;                 /* (1) the loss sum            */
-    double *Z, *G;               /* (T, T)                      */
-    double *rho, *nc, *nw;       /* (T)                         */
-    float *wt, *c, *dc, *dw;     /* (T, D)                      */
-    float *a1, *alpha, *da;      /* (T, S)                      */
+    local_buf lb;        /* one image's local-loss chunk (B = 1)                  */
+    double *acc;         /* (1) the loss sum                                     */
+    double *Z, *G;       /* (T, T) scores and d(weight·L)/dcos                   */
+    float *dc;           /* (T, D) direct gradient of the contexts (lb.c is read) */
 } within_buf;
 
 static size_t within_carve(within_buf *wb, char *base, int32_t D, int32_t S, int32_t T) {
-    const size_t d = (size_t)D, s = (size_t)S, t = (size_t)T;
-    const size_t fs = sizeof(float), ds = sizeof(double);
-    enum { PARTS = 13 };
-    const size_t sizes[PARTS] = {ds, t * t * ds, t * t * ds, t * ds, t * ds, t * ds,
-                                 t * d * fs, t * d * fs, t * d * fs, t * d * fs,
-                                 t * s * fs, t * s * fs, t * s * fs};
+    size_t off = local_carve(wb ? &wb->lb : NULL, base, 1, D, S, T);
+    const size_t t = (size_t)T;
+    enum { PARTS = 4 };
+    const size_t sizes[PARTS] = {sizeof(double), t * t * sizeof(double), t * t * sizeof(double),
+                                 t * (size_t)D * sizeof(float)};
     char *at[PARTS];
-    size_t off = 0;
     for (int k = 0; k < PARTS; k++) {
         at[k] = base ? base + off : NULL;
         off += align256(sizes[k]);
@@ -789,16 +798,7 @@ static size_t within_carve(within_buf *wb, char *base, int32_t D, int32_t S, int
         wb->acc = (double *)at[0];
         wb->Z = (double *)at[1];
         wb->G = (double *)at[2];
-        wb->rho = (double *)at[3];
-        wb->nc = (double *)at[4];
-        wb->nw = (double *)at[5];
-        wb->wt = (float *)at[6];
-        wb->c = (float *)at[7];
-        wb->dc = (float *)at[8];
-        wb->dw = (float *)at[9];
-        wb->a1 = (float *)at[10];
-        wb->alpha = (float *)at[11];
-        wb->da = (float *)at[12];
+        wb->dc = (float *)at[3];
     }
     return off;
 }
@@ -809,61 +809,6 @@ static size_t cuda_sentence_contrast_scratch_bytes(afloc_device *dev, int32_t B,
     (void)B;
     if (D <= 0 || S <= 0 || T <= 0) return 0;
     return within_carve(NULL, NULL, D, S, T);
-}
-
-/* Image i: forward of its own pair (a1, α, c, norms), then Z. */
-static void within_forward(afloc_device *dev, const within_buf *wb, const float *v,
-                           const float *text_i, const int32_t *cap_len_i, int D, int S, int T,
-                           float temp1, float temp3) {
-    const size_t td = (size_t)T * D;
-    transpose_text_kernel<<<afloc_cuda_blocks(td, ELEM_THREADS), ELEM_THREADS, 0, dev->stream>>>(
-        wb->wt, text_i, 1, D, T);
-    if (!launched(dev)) return;
-    gemm(dev, CUBLAS_OP_N, CUBLAS_OP_N, S, T, D, v, S, 0, wb->wt, D, 0, 0.0f, wb->a1, S, 0, 1);
-    softmax_words_kernel<<<afloc_cuda_blocks((size_t)S, ELEM_THREADS), ELEM_THREADS, 0,
-                           dev->stream>>>(wb->a1, cap_len_i, 1, 1, S, T);
-    if (!launched(dev)) return;
-    softmax_regions_kernel<<<(unsigned)T, ROW_THREADS, 0, dev->stream>>>(wb->alpha, wb->a1,
-                                                                          cap_len_i, 1, S, T,
-                                                                          temp1);
-    if (!launched(dev)) return;
-    gemm(dev, CUBLAS_OP_T, CUBLAS_OP_N, D, T, S, v, S, 0, wb->alpha, S, 0, 0.0f, wb->c, D, 0, 1);
-    cosine_kernel<<<(unsigned)T, ROW_THREADS, 0, dev->stream>>>(wb->rho, wb->nc, wb->nw, wb->c,
-                                                                wb->wt, cap_len_i, 1, D, T);
-    if (!launched(dev)) return;
-    within_scores_kernel<<<(unsigned)(T * T), ROW_THREADS, 0, dev->stream>>>(
-        wb->Z, wb->c, wb->wt, wb->nc, wb->nw, cap_len_i, D, T, temp3);
-    launched(dev);
-}
-
-/* Image i after within_forward and within_ce_kernel: dv (D, S) and dtext_i (D, T) += … */
-static void within_backward(afloc_device *dev, const within_buf *wb, float *dv, float *dtext_i,
-                            const float *v, const int32_t *cap_len_i, int D, int S, int T,
-                            float temp1, float temp3) {
-    const size_t td = (size_t)T * D;
-    within_backward_kernel<<<afloc_cuda_blocks(td, ELEM_THREADS), ELEM_THREADS, 0, dev->stream>>>(
-        wb->dc, wb->dw, wb->c, wb->wt, wb->nc, wb->nw, wb->Z, wb->G, cap_len_i, D, T, temp3);
-    if (!launched(dev)) return;
-    /* dα (S × T) = v (S × D) · dc (D × T), then both softmax backwards into da */
-    gemm(dev, CUBLAS_OP_N, CUBLAS_OP_N, S, T, D, v, S, 0, wb->dc, D, 0, 0.0f, wb->da, S, 0, 1);
-    softmax_regions_backward_kernel<<<(unsigned)T, ROW_THREADS, 0, dev->stream>>>(
-        wb->da, wb->alpha, cap_len_i, 1, S, T, temp1);
-    if (!launched(dev)) return;
-    softmax_words_backward_kernel<<<afloc_cuda_blocks((size_t)S, ELEM_THREADS), ELEM_THREADS, 0,
-                                    dev->stream>>>(wb->da, wb->a1, cap_len_i, 1, 1, S, T);
-    if (!launched(dev)) return;
-    if (dv) {
-        gemm(dev, CUBLAS_OP_N, CUBLAS_OP_T, S, D, T, wb->alpha, S, 0, wb->dc, D, 0, 1.0f, dv, S,
-             0, 1);
-        gemm(dev, CUBLAS_OP_N, CUBLAS_OP_T, S, D, T, wb->da, S, 0, wb->wt, D, 0, 1.0f, dv, S, 0,
-             1);
-    }
-    if (dtext_i) {
-        gemm(dev, CUBLAS_OP_T, CUBLAS_OP_N, D, T, S, v, S, 0, wb->da, S, 0, 1.0f, wb->dw, D, 0, 1);
-        add_dtext_kernel<<<afloc_cuda_blocks(td, ELEM_THREADS), ELEM_THREADS, 0, dev->stream>>>(
-            dtext_i, wb->dw, cap_len_i, 1, 1, D, T);
-        launched(dev);
-    }
 }
 
 static void cuda_sentence_contrast_loss(afloc_device *dev, float *loss, float *dimage,
@@ -878,17 +823,30 @@ static void cuda_sentence_contrast_loss(afloc_device *dev, float *loss, float *d
     if (afloc_cuda_record_cuda(dev, cudaMemsetAsync(wb.acc, 0, sizeof(double), dev->stream),
                                "sentence_contrast") != AFLOC_OK)
         return;
-    const size_t img_n = (size_t)D * S, txt_n = (size_t)D * T;
+    const size_t img_n = (size_t)D * S, txt_n = (size_t)D * T, td = (size_t)T * D;
+    const local_shape one = {1, D, S, T, temp1, 1.0f, temp3}; /* temp2 does not enter L_WS */
+    const local_buf *lb = &wb.lb;
     for (int i = 0; i < B; i++) {
         const float *v = image + i * img_n;
-        within_forward(dev, &wb, v, text + i * txt_n, cap_len + i, D, S, T, temp1, temp3);
+        const int32_t *cap_i = cap_len + i;
+        transpose_text_kernel<<<afloc_cuda_blocks(td, ELEM_THREADS), ELEM_THREADS, 0,
+                                dev->stream>>>(lb->wt, text + i * txt_n, 1, D, T);
+        if (!launched(dev)) return;
+        chunk_forward(dev, lb, NULL, NULL, v, cap_i, &one, 0, 1);
+        within_scores_kernel<<<(unsigned)(T * T), ROW_THREADS, 0, dev->stream>>>(
+            wb.Z, lb->c, lb->wt, lb->nc, lb->nw, cap_i, D, T, temp3);
+        if (!launched(dev)) return;
         within_ce_kernel<<<1, 1, 0, dev->stream>>>(wb.acc, wb.G, wb.Z, cap_len, i, B, T, temp3,
                                                    weight);
         if (!launched(dev)) return;
-        if (dimage || dtext)
-            within_backward(dev, &wb, dimage ? dimage + i * img_n : NULL,
-                            dtext ? dtext + i * txt_n : NULL, v, cap_len + i, D, S, T, temp1,
-                            temp3);
+        if (dimage || dtext) {
+            within_backward_kernel<<<afloc_cuda_blocks(td, ELEM_THREADS), ELEM_THREADS, 0,
+                                     dev->stream>>>(wb.dc, lb->dw, lb->c, lb->wt, lb->nc, lb->nw,
+                                                    wb.Z, wb.G, cap_i, D, T, temp3);
+            if (!launched(dev)) return;
+            chunk_backward_context(dev, lb, wb.dc, dimage ? dimage + i * img_n : NULL,
+                                   dtext ? dtext + i * txt_n : NULL, v, cap_i, &one, 0, 1);
+        }
         if (afloc_cuda_failed(dev)) return;
     }
     store_loss_kernel<<<1, 1, 0, dev->stream>>>(loss, wb.acc);
