@@ -385,12 +385,7 @@ afloc_status afloc_device_train_compute(afloc_device_train *t, const float *imag
         losses->sentence = ls;
         losses->word = lw;
         losses->contrast = lc;
-        if (t->weight[0] == 1.0 && t->weight[1] == 1.0 && t->weight[2] == 1.0 &&
-            t->weight_contrast == 0.0)
-            losses->total = (double)((lg + ls) + lw);
-        else
-            losses->total = t->weight[0] * lg + t->weight[1] * ls + t->weight[2] * lw +
-                            t->weight_contrast * lc;
+        afloc_train_losses_set_total(losses, t->weight, t->weight_contrast);
         losses->grad_norm = sqrt(sum);
         const double word = ops->elapsed(dev, w0, w1);
         losses->word_seconds = word > 0.0 ? word : 0.0;

@@ -72,6 +72,18 @@ void afloc_train_step_set_weights(afloc_train_step *s, double global, double sen
     s->weight[2] = word;
 }
 
+void afloc_train_losses_set_total(afloc_train_losses *l, const double weight[3],
+                                  double weight_contrast) {
+    /* the terms were float32 values: the casts give them back exactly */
+    const float lg = (float)l->global, ls = (float)l->sentence, lw = (float)l->word;
+    /* float sum, as torch adds the three float32 scalars; weighted when weights are set */
+    if (weight[0] == 1.0 && weight[1] == 1.0 && weight[2] == 1.0 && weight_contrast == 0.0)
+        l->total = (double)((lg + ls) + lw);
+    else
+        l->total = weight[0] * lg + weight[1] * ls + weight[2] * lw +
+                   weight_contrast * l->contrast;
+}
+
 void afloc_train_step_set_sentence_contrast(afloc_train_step *s, double weight) {
     s->weight_contrast = weight;
 }
@@ -196,13 +208,7 @@ afloc_status afloc_train_step_compute(afloc_train_step *s, const float *images,
         losses->sentence = ls;
         losses->word = lw;
         losses->contrast = lc;
-        /* float sum, as torch adds the three float32 scalars; weighted when weights are set */
-        if (s->weight[0] == 1.0 && s->weight[1] == 1.0 && s->weight[2] == 1.0 &&
-            s->weight_contrast == 0.0)
-            losses->total = (double)((lg + ls) + lw);
-        else
-            losses->total = s->weight[0] * lg + s->weight[1] * ls + s->weight[2] * lw +
-                            s->weight_contrast * lc;
+        afloc_train_losses_set_total(losses, s->weight, s->weight_contrast);
         losses->grad_norm = afloc_cpu_grad_norm(s->grads, model->table.total_floats);
         losses->word_seconds =
             (double)(w1.tv_sec - w0.tv_sec) + 1e-9 * (double)(w1.tv_nsec - w0.tv_nsec);

@@ -77,6 +77,12 @@ afloc_status afloc_train_step_run(afloc_train_step *s, const float *images, cons
  * finite and >= 0; the caller checks. For ablations and for cheaper runs without the word level. */
 void afloc_train_step_set_weights(afloc_train_step *s, double global, double sentence, double word);
 
+/* Sets l->total from the terms already in l (float32 values) and the loss weights: with the
+ * default weights (1, 1, 1, no L_WS) the float sum torch computes, else the weighted sum. The CPU
+ * and the device step both use it. */
+void afloc_train_losses_set_total(afloc_train_losses *l, const double weight[3],
+                                  double weight_contrast);
+
 /* Weight of the within-image sentence loss L_WS (afloc_cpu_sentence_contrast_loss; finite,
  * >= 0; 0, the default, skips it: the paper's step). */
 void afloc_train_step_set_sentence_contrast(afloc_train_step *s, double weight);
