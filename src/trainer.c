@@ -181,6 +181,13 @@ void afloc_trainer_free(afloc_trainer *t) {
     afloc_free(t);
 }
 
+/* The loss weights of `o` into a CPU step (the main step or a side step). */
+static void step_weights(afloc_train_step *s, const afloc_trainer_options *o) {
+    afloc_train_step_set_weights(s, o->loss_weight_global, o->loss_weight_sentence,
+                                 o->loss_weight_word);
+    afloc_train_step_set_sentence_contrast(s, o->loss_weight_sentence_contrast);
+}
+
 afloc_status afloc_trainer_create(afloc_model *model, const afloc_trainer_options *options,
                                   afloc_trainer **out) {
     static const char fn[] = "afloc_trainer_create";
@@ -232,11 +239,7 @@ afloc_status afloc_trainer_create(afloc_model *model, const afloc_trainer_option
         }
     } else {
         st = afloc_train_step_create(&t->step, model, o.batch_size, o.dropout);
-        if (st == AFLOC_OK) {
-            afloc_train_step_set_weights(t->step, o.loss_weight_global, o.loss_weight_sentence,
-                                         o.loss_weight_word);
-            afloc_train_step_set_sentence_contrast(t->step, o.loss_weight_sentence_contrast);
-        }
+        if (st == AFLOC_OK) step_weights(t->step, &o);
     }
     if (st != AFLOC_OK) {
         char inner[AFLOC_ERROR_CAPACITY];
@@ -279,11 +282,7 @@ static afloc_status side_step(afloc_trainer *t, int32_t count, const char *funct
     t->side = NULL;
     t->side_B = 0;
     afloc_status st = afloc_train_step_create(&t->side, t->model, count, t->options.dropout);
-    if (st == AFLOC_OK) {
-        afloc_train_step_set_weights(t->side, t->options.loss_weight_global,
-                                     t->options.loss_weight_sentence, t->options.loss_weight_word);
-        afloc_train_step_set_sentence_contrast(t->side, t->options.loss_weight_sentence_contrast);
-    }
+    if (st == AFLOC_OK) step_weights(t->side, &t->options);
     if (st != AFLOC_OK) {
         char inner[AFLOC_ERROR_CAPACITY];
         snprintf(inner, sizeof inner, "%s", afloc_last_error());
