@@ -103,11 +103,12 @@ def sentence_contrast_loss(image, text, cap_len, temp1, temp3):
     return torch.stack(losses).mean()
 
 
-def write_map_case(out, pre, params, temps, cap_len, image, text, loss32, loss64, im64, tx64):
-    """The tensors of a local or within-image case (layout in the module docstring)."""
+def write_case(out, pre, params, temps, image, text, loss32, loss64, im64, tx64, cap_len=None):
+    """The tensors of a global, local or within-image case (layouts in the module docstring)."""
     write(out, f"{pre}.params", list(params))
     write(out, f"{pre}.temps", torch.tensor(temps))
-    write(out, f"{pre}.cap_len", cap_len)
+    if cap_len is not None:
+        write(out, f"{pre}.cap_len", cap_len)
     write(out, f"{pre}.image", image)
     write(out, f"{pre}.text", text)
     write(out, f"{pre}.loss64", loss64.detach().reshape(1))
@@ -129,15 +130,7 @@ def main():
         tx64 = text.double().requires_grad_(True)
         loss64 = global_loss(im64, tx64, temp3)
         loss64.backward()
-        pre = f"g{k}"
-        write(out, f"{pre}.params", [b, d])
-        write(out, f"{pre}.temps", torch.tensor([temp3]))
-        write(out, f"{pre}.image", image)
-        write(out, f"{pre}.text", text)
-        write(out, f"{pre}.loss64", loss64.detach().reshape(1))
-        write(out, f"{pre}.loss32", loss32.detach().reshape(1))
-        write(out, f"{pre}.dimage", im64.grad)
-        write(out, f"{pre}.dtext", tx64.grad)
+        write_case(out, f"g{k}", (b, d), [temp3], image, text, loss32, loss64, im64, tx64)
     for k, (b, d, s, t, cap_len, temps, scale) in enumerate(LOCAL_CASES):
         image = uniform(g, (b, d, s), -scale, scale)
         text = uniform(g, (b, d, t), -scale, scale)
@@ -150,7 +143,7 @@ def main():
         for i in range(b):
             attention[i, :cap_len[i]] = att[i].detach()
         pre = f"l{k}"
-        write_map_case(out, pre, (b, d, s, t), temps, cap_len, image, text, loss32, loss64, im64, tx64)
+        write_case(out, pre, (b, d, s, t), temps, image, text, loss32, loss64, im64, tx64, cap_len)
         write(out, f"{pre}.attention", attention)
     for k, (b, d, s, t, cap_len, temps, scale) in enumerate(WITHIN_CASES):
         image = uniform(g, (b, d, s), -scale, scale)
@@ -160,7 +153,7 @@ def main():
         tx64 = text.double().requires_grad_(True)
         loss64 = sentence_contrast_loss(im64, tx64, cap_len, *temps)
         loss64.backward()
-        write_map_case(out, f"w{k}", (b, d, s, t), temps, cap_len, image, text, loss32, loss64, im64, tx64)
+        write_case(out, f"w{k}", (b, d, s, t), temps, image, text, loss32, loss64, im64, tx64, cap_len)
 
 
 if __name__ == "__main__":
