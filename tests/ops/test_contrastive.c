@@ -37,8 +37,10 @@ enum { TOL_LOSS, TOL_DIMAGE, TOL_DTEXT, TOL_ATT };
 
 /* ---- one configuration, shared by both losses ---- */
 
+enum { KIND_GLOBAL, KIND_LOCAL, KIND_WITHIN }; /* the loss of a case */
+
 typedef struct loss_case {
-    int local;                       /* 0: global, 1: local, 2: within-image sentences */
+    int kind;                        /* KIND_*; the last two work on maps (S, T used) */
     int32_t B, D, S, T;              /* global: S = T = 1 unused */
     float temp1, temp2, temp3;
     const float *image, *text;       /* (B, D[, S]), (B, D[, T]) */
@@ -47,18 +49,18 @@ typedef struct loss_case {
     float weight;                    /* within-image: the gradients are of weight·L */
 } loss_case;
 
-static size_t image_n(const loss_case *c) { return (size_t)c->B * c->D * (c->local ? c->S : 1); }
-static size_t text_n(const loss_case *c) { return (size_t)c->B * c->D * (c->local ? c->T : 1); }
+static size_t image_n(const loss_case *c) { return (size_t)c->B * c->D * (c->kind != KIND_GLOBAL ? c->S : 1); }
+static size_t text_n(const loss_case *c) { return (size_t)c->B * c->D * (c->kind != KIND_GLOBAL ? c->T : 1); }
 static size_t att_n(const loss_case *c) {
-    return c->local == 1 ? (size_t)c->B * c->T * c->S : 0;
+    return c->kind == KIND_LOCAL ? (size_t)c->B * c->T * c->S : 0;
 }
 
 /* Calls the loss once, accumulating into dimage / dtext, writing attention (may be NULL). */
 static float loss_call(const loss_case *c, float *dimage, float *dtext, float *attention) {
-    if (!c->local)
+    if (c->kind == KIND_GLOBAL)
         return afloc_cpu_global_loss(dimage, dtext, c->image, c->text, c->B, c->D, c->temp3,
                                      c->scratch);
-    if (c->local == 2)
+    if (c->kind == KIND_WITHIN)
         return afloc_cpu_sentence_contrast_loss(dimage, dtext, c->image, c->text, c->cap_len,
                                                 c->B, c->D, c->S, c->T, c->temp1, c->temp3,
                                                 c->weight, c->scratch);
@@ -71,7 +73,7 @@ static void run_all(void *ctx, float *out) {
     const loss_case *c = ctx;
     const size_t ni = image_n(c), nt = text_n(c);
     memset(out, 0, (1 + ni + nt + att_n(c)) * sizeof(float));
-    out[0] = loss_call(c, out + 1, out + 1 + ni, c->local == 1 ? out + 1 + ni + nt : NULL);
+    out[0] = loss_call(c, out + 1, out + 1 + ni, c->kind == KIND_LOCAL ? out + 1 + ni + nt : NULL);
 }
 
 /* ---- checks against the reference ---- */
@@ -131,7 +133,7 @@ static void check_case(ops_summary *s, const char *label, const loss_case *c, co
     CHECK(again == first);
     if (att2) CHECK(memcmp(att, att2, na * sizeof(float)) == 0);
     free(att2);
-    if (c->local == 2) { /* weight 2: the same loss, twice the gradients (compared as pass 2) */
+    if (c->kind == KIND_WITHIN) { /* weight 2: the same loss, twice the gradients (compared as pass 2) */
         loss_case c2 = *c;
         c2.weight = 2.0f;
         memset(di, 0, ni * sizeof(float));
@@ -156,7 +158,7 @@ static void check_threads(const char *label, loss_case *c) {
     const size_t n = 1 + image_n(c) + text_n(c) + att_n(c);
     snprintf(full, sizeof full, "%s determinism", label);
     ops_check_thread_counts(full, run_all, c, n);
-    if (!c->local) return;
+    if (c->kind == KIND_GLOBAL) return;
     float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
     CHECK(a && b);
     if (a && b) {
@@ -185,7 +187,7 @@ static int global_case(const char *dir, int k, ops_summary *s, double *wr, doubl
     int32_t p[2];
     snprintf(pre, sizeof pre, "g%d", k);
     if (!ops_read_params(dir, pre, p, 2)) return 0;
-    loss_case c = {0, p[0], p[1], 1, 1, 0.0f, 0.0f, 0.0f, NULL, NULL, NULL, NULL, 0.0f};
+    loss_case c = {KIND_GLOBAL, p[0], p[1], 1, 1, 0.0f, 0.0f, 0.0f, NULL, NULL, NULL, NULL, 0.0f};
     const size_t n = (size_t)c.B * c.D;
     float *temps = ops_read_f32(dir, pre, "temps", 1);
     float *image = ops_read_f32(dir, pre, "image", n), *text = ops_read_f32(dir, pre, "text", n);
@@ -208,25 +210,25 @@ static int global_case(const char *dir, int k, ops_summary *s, double *wr, doubl
     return 1;
 }
 
-/* kind 1: local case l<k> (temps 1, 2, 3; attention); kind 2: within-image case w<k> (temps 1, 3) */
+/* KIND_LOCAL: case l<k> (temps 1, 2, 3; attention); KIND_WITHIN: case w<k> (temps 1, 3) */
 static int local_case(int kind, const char *dir, int k, ops_summary *s, double *wr,
                       double *wr32) {
     char pre[16], label[128];
     int32_t p[4];
     size_t ncap = 0;
-    snprintf(pre, sizeof pre, "%s%d", kind == 1 ? "l" : "w", k);
+    snprintf(pre, sizeof pre, "%s%d", kind == KIND_LOCAL ? "l" : "w", k);
     if (!ops_read_params(dir, pre, p, 4)) return 0;
     loss_case c = {kind, p[0], p[1], p[2], p[3], 0.0f, 0.0f, 0.0f, NULL, NULL, NULL, NULL, 0.0f};
     const size_t ni = image_n(&c), nt = text_n(&c), na = att_n(&c);
     char name[64];
     snprintf(name, sizeof name, "%s.cap_len", pre);
     int32_t *cap = ops_tensor_read(dir, name, OPS_I32, &ncap);
-    float *temps = ops_read_f32(dir, pre, "temps", kind == 1 ? 3 : 2);
+    float *temps = ops_read_f32(dir, pre, "temps", kind == KIND_LOCAL ? 3 : 2);
     float *image = ops_read_f32(dir, pre, "image", ni), *text = ops_read_f32(dir, pre, "text", nt);
     wants w = {ops_read_f32(dir, pre, "loss64", 1), ops_read_f32(dir, pre, "loss32", 1),
                ops_read_f32(dir, pre, "dimage", ni), ops_read_f32(dir, pre, "dtext", nt),
                na ? ops_read_f32(dir, pre, "attention", na) : NULL};
-    const size_t scratch_n = kind == 1
+    const size_t scratch_n = kind == KIND_LOCAL
                                  ? afloc_cpu_local_loss_scratch_floats(c.B, c.D, c.S, c.T)
                                  : afloc_cpu_sentence_contrast_scratch_floats(c.D, c.S, c.T);
     float *scratch = malloc(scratch_n * sizeof(float));
@@ -234,11 +236,11 @@ static int local_case(int kind, const char *dir, int k, ops_summary *s, double *
                    w.dimage && w.dtext && (w.attention || !na) && scratch;
     CHECK(ok);
     if (ok) {
-        if (kind == 1) c.temp1 = temps[0], c.temp2 = temps[1], c.temp3 = temps[2];
+        if (kind == KIND_LOCAL) c.temp1 = temps[0], c.temp2 = temps[1], c.temp3 = temps[2];
         else c.temp1 = temps[0], c.temp3 = temps[1];
         c.image = image, c.text = text, c.cap_len = cap, c.scratch = scratch, c.weight = 1.0f;
         int len = snprintf(label, sizeof label, "%s %s B%d D%d S%d T%d caps", pre,
-                           kind == 1 ? "local" : "within", c.B, c.D, c.S, c.T);
+                           kind == KIND_LOCAL ? "local" : "within", c.B, c.D, c.S, c.T);
         for (int32_t b = 0; b < c.B && len < 100; b++)
             len += snprintf(label + len, sizeof label - (size_t)len, "%s%d", b ? "," : " ", cap[b]);
         check_case(s, label, &c, &w, wr, wr32);
@@ -306,8 +308,8 @@ int main(void) {
     double worst_rel = 0.0, worst_rel32 = 0.0;
     int globals = 0, locals = 0, withins = 0;
     while (global_case(dir, globals, &summary, &worst_rel, &worst_rel32)) globals++;
-    while (local_case(1, dir, locals, &summary, &worst_rel, &worst_rel32)) locals++;
-    while (local_case(2, dir, withins, &summary, &worst_rel, &worst_rel32)) withins++;
+    while (local_case(KIND_LOCAL, dir, locals, &summary, &worst_rel, &worst_rel32)) locals++;
+    while (local_case(KIND_WITHIN, dir, withins, &summary, &worst_rel, &worst_rel32)) withins++;
     ops_oracle_remove(dir);
     CHECK(globals >= 6 && locals >= 7 && withins >= 5);
     double fwd_ms = -1.0;
