@@ -1,5 +1,5 @@
 /* resize.cu: bilinear resize of NCHW images on the device, the twin of src/cpu/resize.c (and the
- * centred heatmap read-out, the twin of src/cpu/bilinear_sample.c)
+ * centred heatmap read-outs, the twins of src/cpu/bilinear_sample.c and bicubic_sample.c)
  * (torch.nn.functional.interpolate(mode='bilinear', antialias=False), PyTorch 1.13's CPU index
  * math for align_corners 0 and 1; see resize.c for how it was established).
  *
@@ -159,6 +159,67 @@ static __global__ void bilinear_sample_forward_kernel(float *out, const float *i
     }
 }
 
+/* out (B, C, OH, OW) read with cubic convolution at (oy·step_y, ox·step_x), the four taps of
+ * each axis clamped to the border: the twin of src/cpu/bicubic_sample.c (double source point,
+ * float t, Keys' weights with A = −0.75 and the sums rounded step by step in the same order, no
+ * contraction into fma, so both give the same bits). */
+#define CUBIC_A (-0.75f)
+
+/* The kernel at distance x in [0, 1]: ((A + 2)·x − (A + 3))·x·x + 1. */
+static __device__ float cubic_near(float x) {
+    const float slope = __fsub_rn(__fmul_rn(CUBIC_A + 2.0f, x), CUBIC_A + 3.0f);
+    return __fadd_rn(__fmul_rn(__fmul_rn(slope, x), x), 1.0f);
+}
+
+/* The kernel at distance x in [1, 2]: ((A·x − 5A)·x + 8A)·x − 4A. */
+static __device__ float cubic_far(float x) {
+    const float inner = __fsub_rn(__fmul_rn(CUBIC_A, x), 5.0f * CUBIC_A);
+    return __fsub_rn(__fmul_rn(__fadd_rn(__fmul_rn(inner, x), 8.0f * CUBIC_A), x), 4.0f * CUBIC_A);
+}
+
+static __device__ void cubic_weights(float w[4], float t) {
+    w[0] = cubic_far(__fadd_rn(t, 1.0f));
+    w[1] = cubic_near(t);
+    w[2] = cubic_near(__fsub_rn(1.0f, t));
+    w[3] = cubic_far(__fsub_rn(2.0f, t));
+}
+
+static __device__ int32_t cubic_first_tap(int32_t o, float step, float *t) {
+    const double src = (double)step * (double)o;
+    const double base = floor(src);
+    *t = (float)(src - base);
+    return (int32_t)base - 1;
+}
+
+static __device__ int32_t clamp_tap(int32_t i, int32_t size) {
+    return i < 0 ? 0 : i > size - 1 ? size - 1 : i;
+}
+
+static __global__ void bicubic_sample_forward_kernel(float *out, const float *in, size_t n,
+                                                     int32_t H, int32_t W, int32_t OH,
+                                                     int32_t OW, float step_y, float step_x) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        const int32_t ox = (int32_t)(i % (size_t)OW);
+        const int32_t oy = (int32_t)((i / (size_t)OW) % (size_t)OH);
+        const size_t plane = i / ((size_t)OW * (size_t)OH);
+        const float *src = in + plane * (size_t)H * (size_t)W;
+        float ty, tx, wy[4], wx[4];
+        const int32_t y0 = cubic_first_tap(oy, step_y, &ty), x0 = cubic_first_tap(ox, step_x, &tx);
+        cubic_weights(wy, ty);
+        cubic_weights(wx, tx);
+        float acc = 0.0f;
+        for (int ky = 0; ky < 4; ky++) {
+            const float *row = src + (size_t)clamp_tap(y0 + ky, H) * (size_t)W;
+            float line = 0.0f;
+            for (int kx = 0; kx < 4; kx++)
+                line = __fadd_rn(line, __fmul_rn(wx[kx], row[clamp_tap(x0 + kx, W)]));
+            acc = __fadd_rn(acc, __fmul_rn(wy[ky], line));
+        }
+        out[i] = acc;
+    }
+}
+
 /* ---- launchers ---- */
 
 enum { RESIZE_THREADS = 256 };
@@ -200,8 +261,21 @@ static void cuda_bilinear_sample_forward(afloc_device *dev, float *out, const fl
     AFLOC_CUDA_LAUNCHED(dev, "bilinear_sample_forward");
 }
 
+static void cuda_bicubic_sample_forward(afloc_device *dev, float *out, const float *in,
+                                        int32_t B, int32_t C, int32_t H, int32_t W, int32_t OH,
+                                        int32_t OW, float step_y, float step_x) {
+    if (afloc_cuda_failed(dev)) return;
+    if (B <= 0 || C <= 0 || H <= 0 || W <= 0 || OH <= 0 || OW <= 0) return;
+    afloc_device_scope scope(dev);
+    const size_t n = (size_t)B * (size_t)C * (size_t)OH * (size_t)OW;
+    bicubic_sample_forward_kernel<<<afloc_cuda_blocks(n, RESIZE_THREADS), RESIZE_THREADS, 0,
+                                    dev->stream>>>(out, in, n, H, W, OH, OW, step_y, step_x);
+    AFLOC_CUDA_LAUNCHED(dev, "bicubic_sample_forward");
+}
+
 extern "C" void afloc_cuda_register_resize(afloc_device_ops *ops) {
     ops->bilinear_sample_forward = cuda_bilinear_sample_forward;
+    ops->bicubic_sample_forward = cuda_bicubic_sample_forward;
     ops->bilinear_resize_forward = cuda_bilinear_resize_forward;
     ops->bilinear_resize_backward = cuda_bilinear_resize_backward;
 }

@@ -8,7 +8,8 @@
  * (src/device_ops.h); 3 = the text aggregation op pair and CUDA graph capture and replay
  * (text_aggregate_forward ... graph_free); 4 = bilinear_sample_forward (the centred heatmap
  * read-out); 5 = position_add_forward / backward (config local_position); 6 =
- * sentence_contrast_loss (the trainer's within-image sentence loss).
+ * sentence_contrast_loss (the trainer's within-image sentence loss); 7 =
+ * bicubic_sample_forward (the centred cubic heatmap read-out).
  * Entries are appended by later versions, and every append bumps
  * AFLOC_BACKEND_ABI_VERSION. */
 #ifndef AFLOC_BACKEND_H
@@ -20,7 +21,7 @@
 #include "afloc/afloc.h" /* afloc_status */
 #include "device_ops.h"
 
-#define AFLOC_BACKEND_ABI_VERSION 6u
+#define AFLOC_BACKEND_ABI_VERSION 7u
 #define AFLOC_CUDA_PLUGIN_FILE "libafloc_cuda.so"
 #define AFLOC_CUDA_PLUGIN_SYMBOL "afloc_cuda_backend_table"
 
@@ -105,6 +106,10 @@ typedef struct afloc_ops {
                                const float *residual, int32_t B, float *scratch);
     size_t (*conv2d_run_scratch_floats)(const struct afloc_cpu_conv *conv, int32_t B);
     void (*conv2d_release)(struct afloc_cpu_conv *conv);
+    /* The centred cubic heatmap read-out (bicubic_sample.c). */
+    void (*bicubic_sample_forward)(float *out, const float *in, int32_t B, int32_t C, int32_t H,
+                                   int32_t W, int32_t OH, int32_t OW, float step_y,
+                                   float step_x);
 } afloc_ops;
 
 /* The CPU backend's table (src/cpu/cpu_backend.c). */

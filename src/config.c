@@ -62,7 +62,7 @@ static const field fields[] = {
     F_FLOAT(temp3, 1e-6, 1e6),
     F_FLOAT(gaussian_sigma, 1e-6, 1000.0),
     F_FLOAT(gaussian_truncate, 1e-6, 1000.0),
-    F_INT(map_alignment, 0, 1),
+    F_INT(map_alignment, 0, 2),
     F_INT(local_position, 0, 1),
 };
 #define FIELD_COUNT ((int)(sizeof fields / sizeof fields[0]))

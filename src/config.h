@@ -44,7 +44,8 @@ typedef struct afloc_config {
     float   gaussian_truncate;  /* 4.0                                                      */
     int32_t map_alignment;      /* 0: the reference read-out (bilinear align_corners=False,
                                    §8.3); 1: centred on the layer-3 receptive fields
-                                   (cpu/bilinear_sample.c). A default for localize calls.    */
+                                   (cpu/bilinear_sample.c); 2: centred and bicubic
+                                   (cpu/bicubic_sample.c). A default for localize calls.     */
     int32_t local_position;     /* 1: img_encoder.local_position.weight (D, 2) adds a learned
                                    linear function of each cell's position to the deep-local
                                    embedding (cpu/position.c; not in the paper). 0 default.  */

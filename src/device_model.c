@@ -454,7 +454,7 @@ static void encoder_work(afloc_device_model *dm, int32_t B, int32_t kind) {
 }
 
 /* The encoder up to img_emb_l, then MODEL.md §8.1-8.3 per image on the embedding in dm->report:
- * raw dot map, Gaussian, then one bilinear resize of the batch into dm->frames (the read-out of
+ * raw dot map, Gaussian, then one resize of the batch into dm->frames (the read-out of
  * the config's map_alignment, as afloc_model_localize's default). */
 static void localize_work(afloc_device_model *dm, int32_t B, int32_t kind) {
     (void)kind;
@@ -476,6 +476,10 @@ static void localize_work(afloc_device_model *dm, int32_t B, int32_t kind) {
         float step = afloc_inference_centred_step(inf);
         ops->bilinear_sample_forward(dev, dm->frames, dm->smoothed, B, 1, S, S, inf->crop,
                                      inf->crop, step, step);
+    } else if (m->config.map_alignment == AFLOC_MAP_ALIGN_CENTRED_CUBIC) {
+        float step = afloc_inference_centred_step(inf);
+        ops->bicubic_sample_forward(dev, dm->frames, dm->smoothed, B, 1, S, S, inf->crop,
+                                    inf->crop, step, step);
     } else {
         ops->bilinear_resize_forward(dev, dm->frames, dm->smoothed, B, 1, S, S, inf->crop,
                                      inf->crop, 0);

@@ -1,4 +1,4 @@
-/* device_ops.h: the CUDA plugin's compute table (plugin ABI version 6, src/backend.h).
+/* device_ops.h: the CUDA plugin's compute table (plugin ABI version 7, src/backend.h).
  *
  * Every op here has a CPU twin of the same name in src/cpu/cpu_ops.h (afloc_cpu_<name>) and the
  * SAME semantics, argument order and accumulation rules, with four differences:
@@ -236,6 +236,11 @@ typedef struct afloc_device_ops {
                                    void *scratch);
     size_t (*sentence_contrast_scratch_bytes)(afloc_device *dev, int32_t B, int32_t D, int32_t S,
                                               int32_t T);
+
+    /* ---- since ABI 7: the centred cubic heatmap read-out (kernels/resize.cu) ---- */
+    void (*bicubic_sample_forward)(afloc_device *dev, float *out, const float *in, int32_t B,
+                                   int32_t C, int32_t H, int32_t W, int32_t OH, int32_t OW,
+                                   float step_y, float step_x);
 } afloc_device_ops;
 
 #endif /* AFLOC_DEVICE_OPS_H */

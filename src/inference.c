@@ -413,6 +413,9 @@ void afloc_inference_map_to_frame(const afloc_model *model, int32_t alignment, f
     if (alignment == AFLOC_MAP_ALIGN_CENTRED) {
         float step = afloc_inference_centred_step(inf);
         model->ops->bilinear_sample_forward(frame, smoothed, 1, 1, S, S, crop, crop, step, step);
+    } else if (alignment == AFLOC_MAP_ALIGN_CENTRED_CUBIC) {
+        float step = afloc_inference_centred_step(inf);
+        model->ops->bicubic_sample_forward(frame, smoothed, 1, 1, S, S, crop, crop, step, step);
     } else {
         model->ops->bilinear_resize_forward(frame, smoothed, 1, 1, S, S, crop, crop, 0);
     }

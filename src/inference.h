@@ -110,7 +110,8 @@ typedef struct afloc_image_outputs {
     float *local2; /* (D, side[1], side[1]): img_emb_l2                           */
 } afloc_image_outputs;
 
-/* The step of the centred heatmap read-out (config map_alignment 1, afloc_bilinear_sample):
+/* The step of the centred heatmap read-outs (config map_alignment 1 and 2, bilinear_sample.c and
+ * bicubic_sample.c):
  * frame pixel p reads layer-3 cell p·step, step = (up − 1) / (16·(crop − 1)), because the
  * encoder input is the frame resized with align_corners=True and cell i of the stride-16 layer 3
  * is centred on input pixel 16·i (every stride-2 layer pads so that output o sits on input 2·o).

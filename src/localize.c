@@ -6,7 +6,8 @@
  *   smoothed (S, S) = gaussian_filter(raw, σ, mode=reflect)                        §8.2
  *   frame (c, c)    = bilinear resize S -> crop, align_corners=False                §8.3
  *                     (or, with map_alignment centred, each cell drawn at the centre of its
- *                     receptive field: cpu/bilinear_sample.c)
+ *                     receptive field: cpu/bilinear_sample.c; centred cubic: the same places
+ *                     read with bicubic interpolation, cpu/bicubic_sample.c)
  *   optional min–max to [−1, 1] over the whole frame (no evaluation margin)        §8.4
  *   original (W, H) = the frame mapped back through the letterbox (§2.6)
  *
@@ -229,10 +230,11 @@ static afloc_status read_localize_options(const afloc_localize_options *caller,
     if (o->keep_one_word_prompts != 0 && o->keep_one_word_prompts != 1)
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: keep_one_word_prompts %d is not 0 or 1",
                           fn, (int)o->keep_one_word_prompts);
-    if (o->map_alignment < AFLOC_MAP_ALIGN_MODEL || o->map_alignment > AFLOC_MAP_ALIGN_CENTRED)
+    if (o->map_alignment < AFLOC_MAP_ALIGN_MODEL ||
+        o->map_alignment > AFLOC_MAP_ALIGN_CENTRED_CUBIC)
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT,
-                          "%s: map_alignment %d is not -1 (the model's), 0 (reference) or 1 "
-                          "(centred)", fn, (int)o->map_alignment);
+                          "%s: map_alignment %d is not -1 (the model's), 0 (reference), 1 "
+                          "(centred) or 2 (centred cubic)", fn, (int)o->map_alignment);
     return AFLOC_OK;
 }
 

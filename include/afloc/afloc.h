@@ -439,7 +439,7 @@ AFLOC_API afloc_status afloc_text_clean_prompt(const char *text, size_t text_len
  * layernorm_eps 1e-12, last_n_layers 4, token_length 97, captions_per_image 5,
  * embedding_dim 768, temp1 4, temp2 5, temp3 10, gaussian_sigma 1.5, gaussian_truncate 4,
  * map_alignment 0 (the heatmap read-out localize uses by default: 0 the paper's, 1 centred on
- * the receptive fields; see afloc_localize_options), local_position 0 (1 adds the tensor
+ * the receptive fields, 2 centred and cubic; see afloc_localize_options), local_position 0 (1 adds the tensor
  * img_encoder.local_position.weight (D, 2), zero at creation: a learned linear function of each
  * cell's position in the grid added to the deep-local embedding, so that a map can follow a
  * prompt's side; libafloc's, not in the paper).
@@ -591,14 +591,19 @@ typedef struct afloc_localize_options {
                                       bilinear resize, align_corners=False (MODEL.md §8.3);
                                       AFLOC_MAP_ALIGN_CENTRED each cell drawn at the centre of
                                       its receptive field (pixel 16·i of the encoder input),
-                                      15/32 of a cell up and left of the reference's place    */
+                                      15/32 of a cell up and left of the reference's place;
+                                      AFLOC_MAP_ALIGN_CENTRED_CUBIC the same places, read with
+                                      bicubic instead of bilinear interpolation, so the map's
+                                      maximum can fall between cell centres                   */
 } afloc_localize_options;
 
-/* Values of afloc_localize_options.map_alignment (the config's map_alignment is 0 or 1). */
+/* Values of afloc_localize_options.map_alignment (the config's map_alignment is 0, 1 or 2). */
 typedef enum afloc_map_alignment {
-    AFLOC_MAP_ALIGN_MODEL     = -1, /* the model config's map_alignment (the default)        */
-    AFLOC_MAP_ALIGN_REFERENCE = 0,  /* the paper's bilinear resize, align_corners=False      */
-    AFLOC_MAP_ALIGN_CENTRED   = 1   /* each cell at the centre of its receptive field        */
+    AFLOC_MAP_ALIGN_MODEL         = -1, /* the model config's map_alignment (the default)    */
+    AFLOC_MAP_ALIGN_REFERENCE     = 0,  /* the paper's bilinear resize, align_corners=False  */
+    AFLOC_MAP_ALIGN_CENTRED       = 1,  /* each cell at the centre of its receptive field    */
+    AFLOC_MAP_ALIGN_CENTRED_CUBIC = 2   /* the same, bicubic (grid_sample, A = -0.75); not in
+                                           the paper                                         */
 } afloc_map_alignment;
 
 /* Fills the fields of `options` that fit in options->struct_size with their defaults. Returns

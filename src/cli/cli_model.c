@@ -40,8 +40,9 @@ int cli_model_load(const char *command, const char *path, cli_model *m) {
         afloc_model_get_config(m->model, config, needed, &needed) == AFLOC_OK) {
         cJSON *root = cJSON_Parse(config);
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "map_alignment");
-        if (cJSON_IsNumber(a) && a->valueint == AFLOC_MAP_ALIGN_CENTRED)
-            m->map_alignment = AFLOC_MAP_ALIGN_CENTRED;
+        if (cJSON_IsNumber(a) && (a->valueint == AFLOC_MAP_ALIGN_CENTRED ||
+                                  a->valueint == AFLOC_MAP_ALIGN_CENTRED_CUBIC))
+            m->map_alignment = a->valueint;
         cJSON_Delete(root);
     }
     free(config);
@@ -52,9 +53,11 @@ int cli_parse_alignment(const char *command, const char *value, int32_t *alignme
     if (!strcmp(value, "model")) *alignment = AFLOC_MAP_ALIGN_MODEL;
     else if (!strcmp(value, "reference")) *alignment = AFLOC_MAP_ALIGN_REFERENCE;
     else if (!strcmp(value, "centred")) *alignment = AFLOC_MAP_ALIGN_CENTRED;
+    else if (!strcmp(value, "centred-cubic")) *alignment = AFLOC_MAP_ALIGN_CENTRED_CUBIC;
     else {
-        fprintf(stderr, "afloc %s: --align needs model, reference or centred, got '%s'\n", command,
-                value);
+        fprintf(stderr,
+                "afloc %s: --align needs model, reference, centred or centred-cubic, got '%s'\n",
+                command, value);
         return 2;
     }
     return 0;
@@ -62,6 +65,7 @@ int cli_parse_alignment(const char *command, const char *value, int32_t *alignme
 
 const char *cli_alignment_name(const cli_model *m, int32_t alignment) {
     if (alignment == AFLOC_MAP_ALIGN_MODEL) alignment = m->map_alignment;
+    if (alignment == AFLOC_MAP_ALIGN_CENTRED_CUBIC) return "centred-cubic";
     return alignment == AFLOC_MAP_ALIGN_CENTRED ? "centred" : "reference";
 }
 

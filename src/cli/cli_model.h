@@ -9,7 +9,8 @@ typedef struct cli_model {
     afloc_context *context;
     afloc_model   *model;
     afloc_model_dims dims;
-    int32_t map_alignment; /* the config's map_alignment: AFLOC_MAP_ALIGN_REFERENCE or _CENTRED */
+    int32_t map_alignment; /* the config's map_alignment: AFLOC_MAP_ALIGN_REFERENCE, _CENTRED
+                              or _CENTRED_CUBIC */
 } cli_model;
 
 /* Prints "afloc <command>: <what> failed: STATUS: message" to stderr and returns 1. */
@@ -24,11 +25,12 @@ extern int32_t cli_precision;
 int cli_model_load(const char *command, const char *path, cli_model *m);
 void cli_model_free(cli_model *m);
 
-/* `--align` values: "model" (AFLOC_MAP_ALIGN_MODEL), "reference" or "centred"; returns 0, or
- * prints a message and returns 2. */
+/* `--align` values: "model" (AFLOC_MAP_ALIGN_MODEL), "reference", "centred" or
+ * "centred-cubic"; returns 0, or prints a message and returns 2. */
 int cli_parse_alignment(const char *command, const char *value, int32_t *alignment);
 
-/* "reference" or "centred": the read-out a localize call with `alignment` uses on m's model. */
+/* "reference", "centred" or "centred-cubic": the read-out a localize call with `alignment`
+ * uses on m's model. */
 const char *cli_alignment_name(const cli_model *m, int32_t alignment);
 
 /* Loads a PNG and fills `view`; returns 0 or prints and returns 1. */

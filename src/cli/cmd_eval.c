@@ -30,8 +30,9 @@ static const char usage[] =
     "  --log TRAIN.csv  also draw the loss curve of an `afloc train --log` file\n"
     "  --json-only      write metrics.json only: no table, no pictures\n"
     "  --align A        how maps are drawn: model (default: the model config's map_alignment),\n"
-    "                   reference (the paper's resize, MODEL.md 8.3) or centred (each cell at\n"
-    "                   the centre of its receptive field); metrics.json says which\n";
+    "                   reference (the paper's resize, MODEL.md 8.3), centred (each cell at\n"
+    "                   the centre of its receptive field) or centred-cubic (the same places,\n"
+    "                   bicubic between them); metrics.json says which\n";
 
 #define EVAL_TILES 16
 #define GENERIC_PROMPT "findings"

@@ -51,8 +51,8 @@ static const char localize_usage[] =
     "usage: afloc localize MODEL IMAGE.png \"text\" [--out DIR] [--align A]\n"
     "  --out DIR    where heatmap.png and overlay.png go (default .)\n"
     "  --align A    how the map is drawn: model (default: the model config's map_alignment),\n"
-    "               reference (the paper's resize) or centred (each cell at the centre of its\n"
-    "               receptive field)\n";
+    "               reference (the paper's resize), centred (each cell at the centre of its\n"
+    "               receptive field) or centred-cubic (the same places, bicubic between them)\n";
 
 int afloc_cli_localize(int argc, char **argv) {
     const char *cmd = "localize";

@@ -15,6 +15,7 @@ static const afloc_ops cpu_ops = {
     .global_avgpool_forward   = afloc_cpu_global_avgpool_forward,
     .bilinear_resize_forward  = afloc_cpu_bilinear_resize_forward,
     .bilinear_sample_forward  = afloc_cpu_bilinear_sample_forward,
+    .bicubic_sample_forward   = afloc_cpu_bicubic_sample_forward,
     .position_add_forward     = afloc_cpu_position_add_forward,
     .softmax_forward          = afloc_cpu_softmax_forward,
     .attention_forward        = afloc_cpu_attention_forward,

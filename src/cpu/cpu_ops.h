@@ -101,6 +101,16 @@ void afloc_cpu_bilinear_sample_forward(float *out, const float *in, int32_t B, i
                                        int32_t H, int32_t W, int32_t OH, int32_t OW,
                                        float step_y, float step_x);
 
+/* ---- bicubic_sample.c: bicubic sampling on a uniform grid ---- */
+
+/* out (B, C, OH, OW)[oy, ox] = in (B, C, H, W) read with cubic convolution (A = −0.75) at
+ * (oy·step_y, ox·step_x), the taps clamped to the border (grid_sample, mode='bicubic',
+ * padding_mode='border', align_corners=True). The "centred, cubic" heatmap read-out
+ * (localize.c, config map_alignment 2) uses it. */
+void afloc_cpu_bicubic_sample_forward(float *out, const float *in, int32_t B, int32_t C,
+                                      int32_t H, int32_t W, int32_t OH, int32_t OW,
+                                      float step_y, float step_x);
+
 /* ---- position.c: the position term of the deep-local embedding (config local_position) ---- */
 
 /* y (B, C, H, W) += weight[c, 0]·px(w) + weight[c, 1]·py(h) in place; weight (C, 2). */

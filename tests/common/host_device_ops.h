@@ -143,6 +143,12 @@ static void host_sample(afloc_device *dev, float *out, const float *in, int32_t 
     (void)dev;
     afloc_cpu_bilinear_sample_forward(out, in, B, C, H, W, OH, OW, step_y, step_x);
 }
+static void host_cubic_sample(afloc_device *dev, float *out, const float *in, int32_t B, int32_t C,
+                              int32_t H, int32_t W, int32_t OH, int32_t OW, float step_y,
+                              float step_x) {
+    (void)dev;
+    afloc_cpu_bicubic_sample_forward(out, in, B, C, H, W, OH, OW, step_y, step_x);
+}
 static void host_position(afloc_device *dev, float *y, const float *weight, int32_t B, int32_t C,
                           int32_t H, int32_t W) {
     (void)dev;
@@ -458,6 +464,7 @@ static const afloc_device_ops *host_device_ops(void) {
     ops.graph_launch = host_graph_launch;
     ops.graph_free = host_graph_launch;
     ops.bilinear_sample_forward = host_sample;
+    ops.bicubic_sample_forward = host_cubic_sample;
     ops.position_add_forward = host_position;
     ops.position_add_backward = host_position_backward;
     return &ops;

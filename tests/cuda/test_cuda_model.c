@@ -5,8 +5,8 @@
  * PyTorch parity tests use the same bound). Two configs: the tiny CLI config and the paper's
  * (ResNet-50 + 12-layer BERT, a generated 28996-token vocabulary). Then a batch of 4 images
  * through the device encoder at once against the CPU per image, and the device map pipeline
- * (afloc_device_localize; the tiny model also with the centred read-out, map_alignment 1, and
- * with the position term of the deep-local embedding, local_position 1), in
+ * (afloc_device_localize; the tiny model also with the centred read-outs, map_alignment 1 and
+ * 2, and with the position term of the deep-local embedding, local_position 1), in
  * fp32 and in bf16 mode (tolerance 1e-2: bf16 GEMMs and TF32
  * convolutions through the whole trunk; measured 2.8e-3 on an H200); last, the paper model on a
  * context created with precision AFLOC_PRECISION_BF16 (the public switch), same tolerance. */
@@ -224,13 +224,17 @@ int main(void) {
     compare_batch("tiny", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_FP32, 1e-4);
     afloc_model_free(cpu);
     afloc_model_free(gpu);
-    /* the centred heatmap read-out (config map_alignment 1) on the device map pipeline */
-    char *centred = test_json_add(config, "\"map_alignment\":1");
-    CHECK(centred != NULL);
-    if (centred) {
+    /* the centred heatmap read-outs (config map_alignment 1, bilinear, and 2, bicubic) on the
+     * device map pipeline */
+    for (int alignment = 1; alignment <= 2; alignment++) {
+        char *centred = test_json_add(config, alignment == 1 ? "\"map_alignment\":1"
+                                                             : "\"map_alignment\":2");
+        CHECK(centred != NULL);
+        if (!centred) continue;
         cpu = make_model(cpu_context, centred, vocab, vocab_size);
         gpu = make_model(t.context, centred, vocab, vocab_size);
-        compare_batch("tiny centred", cpu, gpu, t.ops, AFLOC_DEVICE_MATH_FP32, 1e-4);
+        compare_batch(alignment == 1 ? "tiny centred" : "tiny centred cubic", cpu, gpu, t.ops,
+                      AFLOC_DEVICE_MATH_FP32, 1e-4);
         afloc_model_free(cpu);
         afloc_model_free(gpu);
         free(centred);

@@ -41,9 +41,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot read %s / %s\n", path, vpath);
         return 1;
     }
-    /* `centred`: the same model with the centred heatmap read-out (config map_alignment 1) */
-    if (argc > 1 && !strcmp(argv[1], "centred")) {
-        char *with = test_json_add(config, "\"map_alignment\":1");
+    /* `centred` / `cubic`: the same model with the centred heatmap read-out (config
+     * map_alignment 1) or the centred cubic one (map_alignment 2) */
+    if (argc > 1 && (!strcmp(argv[1], "centred") || !strcmp(argv[1], "cubic"))) {
+        char *with = test_json_add(config, strcmp(argv[1], "cubic") ? "\"map_alignment\":1"
+                                                                     : "\"map_alignment\":2");
         if (!with) return 1;
         free(config);
         config = with;

@@ -9,8 +9,11 @@
  * 2. The options: a model whose config says map_alignment 1 localizes by default exactly as a
  *    map_alignment 0 model asked for AFLOC_MAP_ALIGN_CENTRED (same weights, bit-identical
  *    frames), and vice versa for REFERENCE; the centred frame is afloc_cpu_bilinear_sample_forward
- *    of the smoothed grid (bit-identical) and differs from the reference frame; values outside
- *    -1..1 are AFLOC_ERR_INVALID_ARGUMENT. */
+ *    of the smoothed grid (bit-identical) and differs from the reference frame. The same for
+ *    map_alignment 2 (centred cubic): a config-2 model by default and any model asked for
+ *    AFLOC_MAP_ALIGN_CENTRED_CUBIC give afloc_cpu_bicubic_sample_forward of the smoothed grid
+ *    at the centred step, bit-identical, different from the bilinear frame; values outside
+ *    -1..2 are AFLOC_ERR_INVALID_ARGUMENT. */
 #include <math.h>
 #include <stdint.h>
 
@@ -96,11 +99,12 @@ int main(void) {
         return 1;
     }
     afloc_context *context = NULL;
-    afloc_model *m0 = NULL, *m1 = NULL;
+    afloc_model *m0 = NULL, *m1 = NULL, *m2 = NULL;
     CHECK_STATUS(afloc_context_create(NULL, &context), AFLOC_OK);
     CHECK_STATUS(afloc_model_create(context, config_json(0), vocab, vocab_size, 5, &m0), AFLOC_OK);
     CHECK_STATUS(afloc_model_create(context, config_json(1), vocab, vocab_size, 5, &m1), AFLOC_OK);
-    if (!m0 || !m1) return test_finish("model_map_alignment");
+    CHECK_STATUS(afloc_model_create(context, config_json(2), vocab, vocab_size, 5, &m2), AFLOC_OK);
+    if (!m0 || !m1 || !m2) return test_finish("model_map_alignment");
     afloc_model_dims dims = {.struct_size = sizeof dims};
     CHECK_STATUS(afloc_model_get_dims(m0, &dims), AFLOC_OK);
     CHECK(dims.grid_side == SIDE && dims.frame_size == FRAME);
@@ -126,8 +130,8 @@ int main(void) {
     afloc_image_view v = gray_view(pixels);
     const char *text = "small left pleural effusion";
     size_t F2 = (size_t)FRAME * FRAME, S2 = (size_t)SIDE * SIDE;
-    float *frames[4], smoothed[SIDE * SIDE], *expect = malloc(F2 * sizeof(float));
-    for (int i = 0; i < 4; i++) frames[i] = malloc(F2 * sizeof(float));
+    float *frames[6], smoothed[SIDE * SIDE], *expect = malloc(F2 * sizeof(float));
+    for (int i = 0; i < 6; i++) frames[i] = malloc(F2 * sizeof(float));
     afloc_localize_options o;
     o.struct_size = sizeof o;
     CHECK_STATUS(afloc_localize_options_default(&o), AFLOC_OK);
@@ -139,10 +143,11 @@ int main(void) {
     h.frame_len = F2;
     h.smoothed = smoothed;
     h.smoothed_len = S2;
-    const afloc_model *model_of[4] = {m0, m1, m0, m1};
-    const int32_t align_of[4] = {AFLOC_MAP_ALIGN_MODEL, AFLOC_MAP_ALIGN_MODEL,
-                                 AFLOC_MAP_ALIGN_CENTRED, AFLOC_MAP_ALIGN_REFERENCE};
-    for (int i = 0; i < 4; i++) {
+    const afloc_model *model_of[6] = {m0, m1, m0, m1, m2, m0};
+    const int32_t align_of[6] = {AFLOC_MAP_ALIGN_MODEL,     AFLOC_MAP_ALIGN_MODEL,
+                                 AFLOC_MAP_ALIGN_CENTRED,   AFLOC_MAP_ALIGN_REFERENCE,
+                                 AFLOC_MAP_ALIGN_MODEL,     AFLOC_MAP_ALIGN_CENTRED_CUBIC};
+    for (int i = 0; i < 6; i++) {
         o.map_alignment = align_of[i];
         h.frame = frames[i];
         CHECK_STATUS(afloc_model_localize(model_of[i], &v, text, &o, &h), AFLOC_OK);
@@ -153,18 +158,24 @@ int main(void) {
     afloc_cpu_bilinear_sample_forward(expect, smoothed, 1, 1, SIDE, SIDE, FRAME, FRAME,
                                       (float)step, (float)step);
     CHECK(!memcmp(frames[1], expect, F2 * sizeof(float)));
+    CHECK(!memcmp(frames[4], frames[5], F2 * sizeof(float))); /* cubic both ways */
+    afloc_cpu_bicubic_sample_forward(expect, smoothed, 1, 1, SIDE, SIDE, FRAME, FRAME,
+                                     (float)step, (float)step);
+    CHECK(!memcmp(frames[4], expect, F2 * sizeof(float)));
+    CHECK(memcmp(frames[1], frames[4], F2 * sizeof(float)) != 0);
 
-    const int32_t bad[2] = {2, -2};
+    const int32_t bad[2] = {3, -2};
     for (int i = 0; i < 2; i++) {
         o.map_alignment = bad[i];
         CHECK_STATUS(afloc_model_localize(m0, &v, text, &o, &h), AFLOC_ERR_INVALID_ARGUMENT);
         CHECK(strstr(afloc_last_error(), "map_alignment") != NULL);
     }
 
-    for (int i = 0; i < 4; i++) free(frames[i]);
+    for (int i = 0; i < 6; i++) free(frames[i]);
     free(expect);
     afloc_model_free(m0);
     afloc_model_free(m1);
+    afloc_model_free(m2);
     afloc_context_free(context);
     free(vocab);
     return test_finish("model_map_alignment");

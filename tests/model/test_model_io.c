@@ -99,7 +99,7 @@ static void test_config(void) {
     expect_config_error("{\"last_n_layers\":13}", AFLOC_ERR_INVALID_ARGUMENT, "last_n_layers");
     expect_config_error("{\"crop_size\":256}", AFLOC_ERR_INVALID_ARGUMENT, "crop_size");
     expect_config_error("{\"use_local_f_embedder\":2}", AFLOC_ERR_INVALID_ARGUMENT, "use_local_f_embedder");
-    expect_config_error("{\"map_alignment\":2}", AFLOC_ERR_INVALID_ARGUMENT, "map_alignment");
+    expect_config_error("{\"map_alignment\":3}", AFLOC_ERR_INVALID_ARGUMENT, "map_alignment");
     expect_config_error("{\"local_position\":2}", AFLOC_ERR_INVALID_ARGUMENT, "local_position");
     expect_config_error("{\"resnet_planes\":[1,128,256,512],\"resnet_base_width\":32}", AFLOC_ERR_INVALID_ARGUMENT,
                         "resnet_base_width");

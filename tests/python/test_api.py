@@ -238,6 +238,13 @@ def test_embeddings_and_maps(model, gray8):
     cen = model.localize(gray8, TEXT, maps=("smoothed", "frame"), map_alignment="centred")
     assert np.array_equal(ref["frame"], maps["frame"]) and np.array_equal(ref["smoothed"], cen["smoothed"])
     assert not np.array_equal(cen["frame"], ref["frame"])
+    cub = model.localize(gray8, TEXT, maps=("smoothed", "frame"), map_alignment="centred_cubic")
+    assert np.array_equal(cub["smoothed"], cen["smoothed"])
+    assert not np.array_equal(cub["frame"], cen["frame"])
+    # unnormalised, both read cell (0, 0) at frame pixel (0, 0), where the cubic weights are 0 1 0 0
+    raw_cen, raw_cub = (model.localize(gray8, TEXT, normalize=False, maps="frame", map_alignment=a)
+                        for a in ("centred", "centred_cubic"))
+    assert raw_cub[0, 0] == raw_cen[0, 0] == cen["smoothed"][0, 0]
     with pytest.raises(ValueError, match="map_alignment"):
         model.localize(gray8, TEXT, map_alignment="left")
 

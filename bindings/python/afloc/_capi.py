@@ -164,6 +164,7 @@ class LocalizeOptions(_Sized):
 MAP_ALIGN_MODEL = -1
 MAP_ALIGN_REFERENCE = 0
 MAP_ALIGN_CENTRED = 1
+MAP_ALIGN_CENTRED_CUBIC = 2
 
 
 class Heatmaps(_Sized):

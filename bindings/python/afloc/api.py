@@ -398,7 +398,8 @@ Dims.__doc__ = ("Model sizes: D (embedding length), S (local grid side), the mod
 
 _MAPS = ("grid", "smoothed", "frame", "original")
 _MAP_ALIGNMENTS = {"model": _capi.MAP_ALIGN_MODEL, "reference": _capi.MAP_ALIGN_REFERENCE,
-                   "centred": _capi.MAP_ALIGN_CENTRED}
+                   "centred": _capi.MAP_ALIGN_CENTRED,
+                   "centred_cubic": _capi.MAP_ALIGN_CENTRED_CUBIC}
 
 
 def _vocab_bytes(vocab):
@@ -559,8 +560,8 @@ class Model(_Handle):
         the image's own pixel grid, in [-1, 1] when normalize. `maps` may name another map ("grid"
         or "smoothed": (S, S) raw and smoothed similarity; "frame": the model frame) or be a
         tuple of names, giving a dict name -> array. `map_alignment`: "model" (the config's
-        map_alignment), "reference" (the paper's resize) or "centred" (each cell at the centre
-        of its receptive field)."""
+        map_alignment), "reference" (the paper's resize), "centred" (each cell at the centre
+        of its receptive field) or "centred_cubic" (the same places, bicubic between them)."""
         view = _image_view(image, significant_bits)
         data = _text(text, "text")
         struct, arrays = self._heatmaps(image, maps)
