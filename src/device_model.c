@@ -472,14 +472,12 @@ static void localize_work(afloc_device_model *dm, int32_t B, int32_t kind) {
                                      S, S, m->config.gaussian_sigma, m->config.gaussian_truncate,
                                      dm->map_scratch);
     }
-    if (m->config.map_alignment == AFLOC_MAP_ALIGN_CENTRED) {
+    const int32_t alignment = m->config.map_alignment;
+    if (alignment == AFLOC_MAP_ALIGN_CENTRED || alignment == AFLOC_MAP_ALIGN_CENTRED_CUBIC) {
         float step = afloc_inference_centred_step(inf);
-        ops->bilinear_sample_forward(dev, dm->frames, dm->smoothed, B, 1, S, S, inf->crop,
-                                     inf->crop, step, step);
-    } else if (m->config.map_alignment == AFLOC_MAP_ALIGN_CENTRED_CUBIC) {
-        float step = afloc_inference_centred_step(inf);
-        ops->bicubic_sample_forward(dev, dm->frames, dm->smoothed, B, 1, S, S, inf->crop,
-                                    inf->crop, step, step);
+        (alignment == AFLOC_MAP_ALIGN_CENTRED ? ops->bilinear_sample_forward
+                                              : ops->bicubic_sample_forward)(
+            dev, dm->frames, dm->smoothed, B, 1, S, S, inf->crop, inf->crop, step, step);
     } else {
         ops->bilinear_resize_forward(dev, dm->frames, dm->smoothed, B, 1, S, S, inf->crop,
                                      inf->crop, 0);

@@ -410,12 +410,11 @@ void afloc_inference_map_to_frame(const afloc_model *model, int32_t alignment, f
     const struct afloc_inference *inf = model->inference;
     int32_t S = inf->side[2], crop = inf->crop;
     if (alignment == AFLOC_MAP_ALIGN_MODEL) alignment = model->config.map_alignment;
-    if (alignment == AFLOC_MAP_ALIGN_CENTRED) {
+    if (alignment == AFLOC_MAP_ALIGN_CENTRED || alignment == AFLOC_MAP_ALIGN_CENTRED_CUBIC) {
         float step = afloc_inference_centred_step(inf);
-        model->ops->bilinear_sample_forward(frame, smoothed, 1, 1, S, S, crop, crop, step, step);
-    } else if (alignment == AFLOC_MAP_ALIGN_CENTRED_CUBIC) {
-        float step = afloc_inference_centred_step(inf);
-        model->ops->bicubic_sample_forward(frame, smoothed, 1, 1, S, S, crop, crop, step, step);
+        (alignment == AFLOC_MAP_ALIGN_CENTRED ? model->ops->bilinear_sample_forward
+                                              : model->ops->bicubic_sample_forward)(
+            frame, smoothed, 1, 1, S, S, crop, crop, step, step);
     } else {
         model->ops->bilinear_resize_forward(frame, smoothed, 1, 1, S, S, crop, crop, 0);
     }
