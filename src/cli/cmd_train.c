@@ -39,8 +39,11 @@ static const char usage[] =
     "                        default 0, off): the sentences of each report must attend to\n"
     "                        image regions that match them better than the report's other\n"
     "                        sentences do\n"
+    "  --max-steps N         stop after step N of the run and save the model as if it had\n"
+    "                        finished; with --schedule cosine the decay ends at step N instead\n"
+    "                        of at the last step of the last epoch (the demo's live run)\n"
     "  --max-minutes M       stop after the first step that ends past M minutes and save the\n"
-    "                        model as if the run had finished (a time budget, as the demo uses)\n"
+    "                        model as if the run had finished (a time budget; the demo's cap)\n"
     "  --mirror-pairs        laterality augmentation (not in the paper): each batch holds B/2\n"
     "                        images, each also mirrored left-right with \"left\" and \"right\"\n"
     "                        swapped in its report; B must be even, an epoch takes twice the\n"
@@ -61,7 +64,8 @@ typedef struct train_ui {
     int tty, quiet, failed;
     FILE *log; /* --log, or NULL */
     double deadline;  /* --max-minutes as a CLOCK_MONOTONIC time, 0 = none */
-    int timed_out;    /* the deadline stopped the run                      */
+    long long max_steps; /* --max-steps, 0 = none                          */
+    int timed_out;    /* the deadline or --max-steps stopped the run       */
     int contrast_column; /* --sentence-contrast: the log has a 7th column     */
 } train_ui;
 
@@ -88,11 +92,17 @@ static int32_t on_progress(void *user, const afloc_train_progress *p) {
     if (!ui->quiet) {
         char eta[32];
         double left = p->eta_seconds;
+        long long total = (long long)p->epochs * p->batches_per_epoch;
+        const long long done = (long long)p->epoch * p->batches_per_epoch + p->batch + 1;
+        if (ui->max_steps > 0 && ui->max_steps < total) {
+            /* eta_seconds covers the fit's remaining steps; keep its mean step time */
+            if (total > done) left = left / (double)(total - done) * (double)(ui->max_steps - p->step);
+            total = ui->max_steps;
+        }
+        if (left < 0) left = 0;
         if (ui->deadline > 0 && ui->deadline - monotonic_seconds() < left)
             left = ui->deadline - monotonic_seconds() > 0 ? ui->deadline - monotonic_seconds() : 0;
         format_eta(eta, sizeof eta, left);
-        const long long total = (long long)p->epochs * p->batches_per_epoch;
-        const long long done = (long long)p->epoch * p->batches_per_epoch + p->batch + 1;
         printf("%sepoch %d/%d  step %lld/%lld  loss %.4f (global %.4f sentence %.4f word %.4f)  "
                "lr %.3g  %.2f img/s  ETA %s%s", ui->tty ? "\r" : "", p->epoch + 1, p->epochs, done,
                total, l->total, l->global, l->sentence, l->word, l->learning_rate,
@@ -109,12 +119,19 @@ static int32_t on_progress(void *user, const afloc_train_progress *p) {
     const int epoch_end = p->batch + 1 == p->batches_per_epoch;
     if (epoch_end || (ui->every > 0 && p->step % ui->every == 0)) save_checkpoint(ui);
     if (ui->deadline > 0 && monotonic_seconds() >= ui->deadline) ui->timed_out = 1;
+    if (ui->max_steps > 0 && p->step >= ui->max_steps) ui->timed_out = 1;
     return interrupted || ui->failed || ui->timed_out;
+}
+
+static long long st_step(afloc_trainer *t) {
+    afloc_trainer_state st = {.struct_size = sizeof st};
+    return afloc_trainer_get_state(t, &st) == AFLOC_OK ? (long long)st.step : 0;
 }
 
 typedef struct train_args {
     const char *manifest, *model, *out, *image_root, *checkpoint, *resume, *log;
     long every;
+    long long max_steps;
     int quiet;
     double max_minutes;
     afloc_trainer_options o;
@@ -158,6 +175,7 @@ static int parse(int argc, char **argv, train_args *a) {
         else if (!strcmp(k, "--resume")) a->resume = v;
         else if (!strcmp(k, "--log")) a->log = v;
         else if (!strcmp(k, "--max-minutes") && atof(v) > 0) a->max_minutes = atof(v);
+        else if (!strcmp(k, "--max-steps") && atoll(v) > 0) a->max_steps = atoll(v);
         else if (!strcmp(k, "--loss-weights") &&
                  sscanf(v, "%lf,%lf,%lf", &a->o.loss_weight_global, &a->o.loss_weight_sentence,
                         &a->o.loss_weight_word) == 3) {
@@ -200,8 +218,10 @@ int afloc_cli_train(int argc, char **argv) {
     if (rc) return rc;
     cli_model m;
     if (cli_model_load("train", a.model, &m)) return 1;
+    /* The cosine schedule ends where the run will: at --max-steps when it is given. */
+    if (a.max_steps > 0 && a.o.lr_schedule == AFLOC_LR_SCHEDULE_WARMUP_COSINE) a.o.total_steps = a.max_steps;
     train_ui ui = {.checkpoint = a.checkpoint, .every = a.every, .quiet = a.quiet,
-                   .tty = isatty(fileno(stdout))};
+                   .max_steps = a.max_steps, .tty = isatty(fileno(stdout))};
     if (a.log) {
         if (!(ui.log = fopen(a.log, "a"))) {
             fprintf(stderr, "afloc train: cannot open the log %s\n", a.log);
@@ -227,8 +247,11 @@ int afloc_cli_train(int argc, char **argv) {
         signal(SIGINT, SIG_DFL);
         if (ui.tty && !ui.quiet) printf("\n");
         if (s == AFLOC_ERR_CANCELLED && ui.timed_out && !interrupted && !ui.failed) {
-            s = AFLOC_OK; /* the time budget ended the run: a normal finish */
-            if (!ui.quiet) printf("afloc train: time budget of %g minutes reached\n", a.max_minutes);
+            s = AFLOC_OK; /* the time or step budget ended the run: a normal finish */
+            if (!ui.quiet && a.max_steps > 0 && st_step(ui.trainer) >= a.max_steps)
+                printf("afloc train: step budget of %lld steps reached\n", a.max_steps);
+            else if (!ui.quiet)
+                printf("afloc train: time budget of %g minutes reached\n", a.max_minutes);
         }
         if (s == AFLOC_ERR_CANCELLED && !ui.failed) {
             save_checkpoint(&ui);

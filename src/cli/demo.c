@@ -7,8 +7,9 @@
  *      images and print the metric table next to text-agnostic baselines (`afloc eval`), with
  *      pictures;
  *   3. a short live training from scratch (models/live.json: a smaller, faster config than the
- *      shipped one; a time budget, progress bar), then the same evaluation, and a comparison of
- *      the live model with the untrained one and with every baseline on pointing game and CNR.
+ *      shipped one; a step budget with a time cap, progress bar), then the same evaluation, and
+ *      a comparison of the live model with the untrained one and with every baseline on
+ *      pointing game and CNR.
  *
  * Each step is the corresponding subcommand, so everything the demo prints can be reproduced
  * one command at a time. `afloc demo --inputs DIR` is the separate tour of the input side
@@ -27,8 +28,8 @@
 #include "commands.h"
 
 static const char usage[] =
-    "usage: afloc demo [DIR] [--modality cxr|fundus|histo] [--train-minutes M] [--no-train]\n"
-    "                  [--threads T] [--models DIR] [--quick]\n"
+    "usage: afloc demo [DIR] [--modality cxr|fundus|histo] [--train-steps N] [--train-minutes M]\n"
+    "                  [--no-train] [--threads T] [--models DIR] [--quick]\n"
     "       afloc demo --inputs DIR\n"
     "Runs the main job on a synthetic chest X-ray dataset it generates (no download): evaluates\n"
     "the shipped model (localization, text-reading tests, zero-shot classification, baselines),\n"
@@ -36,10 +37,13 @@ static const char usage[] =
     "and the text-agnostic baselines. Everything goes to DIR (default ./afloc-demo).\n"
     "  --modality M        cxr (default), fundus (colour retina photographs) or histo (H&E\n"
     "                      tiles), each with its own shipped model (models/M-small.*)\n"
-    "  --train-minutes M   length of the live training (default 4)\n"
+    "  --train-steps N     length of the live training in optimizer steps (default 3000, about\n"
+    "                      5 minutes on 2 cores); on one machine, the same N and --threads give\n"
+    "                      the same live model\n"
+    "  --train-minutes M   a cap: the live training stops early after M minutes (default 8)\n"
     "  --no-train          skip the live training\n"
     "  --threads T         CPU threads (default 0: all cores)\n"
-    "  --quick             200 training and 60 held-out images, 0.2 minutes of training (tests)\n"
+    "  --quick             200 training and 60 held-out images, 100 training steps (tests)\n"
     "  --models DIR        where the shipped models and live.json are (default: models/ beside the\n"
     "                      build, $AFLOC_MODELS, or ./models)\n"
     "  --inputs DIR        instead: the tour of the input side (PNG, preprocessing, tokenizer)\n";
@@ -47,6 +51,7 @@ static const char usage[] =
 typedef struct demo_args {
     const char *dir, *models, *threads, *modality;
     double train_minutes;
+    long train_steps;
     int no_train, quick;
 } demo_args;
 
@@ -243,7 +248,8 @@ static int write_config(const char *base, const char *vocab, const char *out) {
 /* ---- the command ---- */
 
 static int parse(int argc, char **argv, demo_args *a) {
-    a->train_minutes = 4.0;
+    a->train_minutes = 8.0;
+    a->train_steps = 3000;
     a->threads = "0";
     for (int i = 0; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -254,7 +260,10 @@ static int parse(int argc, char **argv, demo_args *a) {
             a->no_train = 1;
         } else if (!strcmp(k, "--quick")) {
             a->quick = 1;
-            a->train_minutes = 0.2;
+            a->train_steps = 100;
+        } else if (!strcmp(k, "--train-steps") && v && atol(v) > 0) {
+            a->train_steps = atol(v);
+            i++;
         } else if (!strcmp(k, "--train-minutes") && v && atof(v) > 0) {
             a->train_minutes = atof(v);
             i++;
@@ -348,22 +357,24 @@ int afloc_cli_demo(int argc, char **argv) {
     if ((rc = step("3b. the untrained model on the held-out set", "eval", afloc_cli_eval, 5, eval_init)))
         return rc;
     if (!a.no_train) {
-        char minutes[32];
+        char minutes[32], steps[32];
         snprintf(minutes, sizeof minutes, "%g", a.train_minutes);
+        snprintf(steps, sizeof steps, "%ld", a.train_steps);
         remove(live_log);
         /* Steps, not images, are what a few minutes must buy: the small live config (128-px
          * frames, 10x10 map) at batch 8 without the word-level loss (the costliest part, growing
-         * with B²) takes about 0.16 s a step on 2 cores. Measured on this dataset: 1250 such
-         * steps gave pointing 0.30 and CNR 1.18 (intensity baseline 0.20 / -0.20), while 590
-         * steps at batch 16 gave 0.08 / 0.56; 1e-3 and 2e-3 did not leave chance level. The
-         * shipped model's recipe is in models/README.md. */
+         * with B²) takes about 0.1 s a step on 2 cores. A step budget, not a time budget, so the
+         * same machine and threads always train the same live model; the minutes are only a cap
+         * for slow machines. Why 3000 steps and this schedule: models/README.md ("The demo's
+         * live training"). */
         const char *train[] = {manifest, "--model", init, "--out", live, "--epochs", "100",
                                "--batch", "8", "--lr", "5e-4", "--schedule", "constant",
                                "--captions", "full", "--loss-weights", "1,1,0", "--seed", "1",
-                               "--threads", a.threads, "--max-minutes", minutes, "--log", live_log};
-        if ((rc = step("3c. live training from scratch (a time budget, a smaller config, batch 8, "
+                               "--threads", a.threads, "--max-steps", steps, "--max-minutes", minutes,
+                               "--log", live_log};
+        if ((rc = step("3c. live training from scratch (a step budget, a smaller config, batch 8, "
                        "global and sentence losses)",
-                       "train", afloc_cli_train, 25, train)))
+                       "train", afloc_cli_train, 27, train)))
             return rc;
         snprintf(out, sizeof out, "%s/live%s%s", a.dir, cxr ? "" : "-", cxr ? "" : a.modality);
         const char *eval_live[] = {live, data, "--out", out, "--log", live_log};

@@ -3,8 +3,8 @@
 Writes a vocabulary, a tiny config and five grayscale PNGs (stdlib zlib, no packages), makes a
 model with `afloc init`, trains 2 epochs of 2 steps with a checkpoint, checks the plain
 (non-terminal) progress lines, that OUT is a loadable model (`afloc embed`), that --resume
-continues from the checkpoint to epoch 3, that --help names every option, and the usage and
-failure exit codes. Usage: test_trainer_cli.py AFLOC_BINARY
+continues from the checkpoint to epoch 3, that --max-steps stops the run and ends the cosine
+schedule there, that --help names every option, and the usage and failure exit codes. Usage: test_trainer_cli.py AFLOC_BINARY
 """
 import os
 import re
@@ -70,7 +70,8 @@ def main():
 
         helptext = run([afloc, "train", "--help"], 0)
         for option in ("--model", "--out", "--epochs", "--batch", "--lr", "--schedule", "--warmup",
-                       "--seed", "--threads", "--captions", "--checkpoint", "--resume"):
+                       "--seed", "--threads", "--captions", "--checkpoint", "--resume",
+                       "--max-steps", "--max-minutes"):
             assert option in helptext, "--help lacks " + option
 
         text = run([afloc, "train", manifest, "--model", model, "--out", out, "--epochs", "2",
@@ -92,13 +93,29 @@ def main():
         text = run([afloc, "train", manifest, "--model", model, "--out", out, "--epochs", "3",
                     "--batch", "2", "--resume", ckpt, "--quiet"], 0)
         assert "6 steps, 3 epochs" in text, text
+        # --max-steps 3 of a 100-epoch run: three steps, shown as k/3, the cosine schedule ending
+        # at step 3 (rates base·(1 + cos(π·k/3))/2 for k = 0, 1, 2), a normal finish.
+        text = run([afloc, "train", manifest, "--model", model, "--out", out, "--epochs", "100",
+                    "--batch", "2", "--lr", "1e-3", "--schedule", "cosine", "--max-steps", "3",
+                    "--threads", "1"], 0)
+        progress = [l for l in text.splitlines() if l.startswith("epoch ")]
+        assert len(progress) == 3, text
+        for k, line in enumerate(progress):
+            m = re.search(r"step (\d+)/(\d+) .* lr ([0-9.e-]+) ", line)
+            assert m and int(m.group(1)) == k + 1 and int(m.group(2)) == 3, line
+            expected = [1e-3, 7.5e-4, 2.5e-4][k]
+            assert abs(float(m.group(3)) - expected) < 1e-3 * expected, (line, expected)
+        assert "step budget of 3 steps reached" in text and "3 steps, 1 epochs" in text, text
+        run([afloc, "embed", out, "--text", "small left pleural effusion"], 0)
+        run([afloc, "train", manifest, "--model", model, "--out", out, "--max-steps", "0"], 2)
         run([afloc, "train", manifest, "--model", model], 2)            # no --out
         run([afloc, "train", manifest, "--model", model, "--out", out, "--captions", "x"], 2)
         run([afloc, "train", os.path.join(d, "missing.csv"), "--model", model, "--out", out], 1)
         run([afloc, "train", manifest, "--model", model, "--out", out, "--batch", "3",
              "--resume", ckpt], 1)                                       # batch mismatch
     print("test_trainer_cli: init, train 2 epochs x 2 steps (4 progress lines checked), embed "
-          "the output, resume to epoch 3, usage errors; %.1f s" % (time.time() - start))
+          "the output, resume to epoch 3, --max-steps 3 with its cosine rates, usage errors; "
+          "%.1f s" % (time.time() - start))
 
 
 if __name__ == "__main__":
