@@ -25,8 +25,9 @@
 #define AFLOC_SYNTH_ANATOMY         32
 /* 2: the chest X-ray classes.csv prompts became report sentences (images and reports unchanged);
  * 3: the chest X-ray and histopathology classes.csv list several positive wordings per class
- *    (prompt ensembles) */
-#define AFLOC_SYNTH_GENERATOR_VERSION 3
+ *    (prompt ensembles);
+ * 4: the fundus classes.csv too (images, reports and vocabularies unchanged) */
+#define AFLOC_SYNTH_GENERATOR_VERSION 4
 
 enum { AFLOC_SYNTH_SPLIT_TRAIN = 0, AFLOC_SYNTH_SPLIT_TEST = 1 };
 
