@@ -57,6 +57,8 @@ static void on_sigint(int sig) {
     interrupted = 1;
 }
 
+enum { BUDGET_TIME = 1, BUDGET_STEPS = 2 };
+
 typedef struct train_ui {
     afloc_trainer *trainer;
     const char *checkpoint;
@@ -65,7 +67,7 @@ typedef struct train_ui {
     FILE *log; /* --log, or NULL */
     double deadline;  /* --max-minutes as a CLOCK_MONOTONIC time, 0 = none */
     long long max_steps; /* --max-steps, 0 = none                          */
-    int budget_reached; /* the deadline or --max-steps stopped the run      */
+    int budget_reached; /* what stopped the run: 0 nothing, BUDGET_TIME, BUDGET_STEPS */
     int contrast_column; /* --sentence-contrast: the log has a 7th column     */
 } train_ui;
 
@@ -118,14 +120,9 @@ static int32_t on_progress(void *user, const afloc_train_progress *p) {
     }
     const int epoch_end = p->batch + 1 == p->batches_per_epoch;
     if (epoch_end || (ui->every > 0 && p->step % ui->every == 0)) save_checkpoint(ui);
-    if (ui->deadline > 0 && monotonic_seconds() >= ui->deadline) ui->budget_reached = 1;
-    if (ui->max_steps > 0 && p->step >= ui->max_steps) ui->budget_reached = 1;
+    if (ui->deadline > 0 && monotonic_seconds() >= ui->deadline) ui->budget_reached = BUDGET_TIME;
+    if (ui->max_steps > 0 && p->step >= ui->max_steps) ui->budget_reached = BUDGET_STEPS;
     return interrupted || ui->failed || ui->budget_reached;
-}
-
-static long long trainer_step(afloc_trainer *t) {
-    afloc_trainer_state st = {.struct_size = sizeof st};
-    return afloc_trainer_get_state(t, &st) == AFLOC_OK ? (long long)st.step : 0;
 }
 
 typedef struct train_args {
@@ -248,7 +245,7 @@ int afloc_cli_train(int argc, char **argv) {
         if (ui.tty && !ui.quiet) printf("\n");
         if (s == AFLOC_ERR_CANCELLED && ui.budget_reached && !interrupted && !ui.failed) {
             s = AFLOC_OK; /* the time or step budget ended the run: a normal finish */
-            if (!ui.quiet && a.max_steps > 0 && trainer_step(ui.trainer) >= a.max_steps)
+            if (!ui.quiet && ui.budget_reached == BUDGET_STEPS)
                 printf("afloc train: step budget of %lld steps reached\n", a.max_steps);
             else if (!ui.quiet)
                 printf("afloc train: time budget of %g minutes reached\n", a.max_minutes);

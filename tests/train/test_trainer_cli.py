@@ -4,7 +4,8 @@ Writes a vocabulary, a tiny config and five grayscale PNGs (stdlib zlib, no pack
 model with `afloc init`, trains 2 epochs of 2 steps with a checkpoint, checks the plain
 (non-terminal) progress lines, that OUT is a loadable model (`afloc embed`), that --resume
 continues from the checkpoint to epoch 3, that --max-steps stops the run and ends the cosine
-schedule there, that --help names every option, and the usage and failure exit codes. Usage: test_trainer_cli.py AFLOC_BINARY
+schedule there, that --help names every option, and the usage and failure exit codes.
+Usage: test_trainer_cli.py AFLOC_BINARY
 """
 import os
 import re
