@@ -48,6 +48,8 @@ afloc_status afloc_synth_options_default(afloc_synth_options *options) {
     return afloc_options_fill_defaults(options, &defaults, sizeof defaults, fn_default);
 }
 
+int32_t afloc_synth_generator_version(void) { return AFLOC_SYNTH_GENERATOR_VERSION; }
+
 /* ---- a growable text buffer ---- */
 
 typedef struct text {

@@ -1098,6 +1098,12 @@ AFLOC_API afloc_status afloc_synth_options_default(afloc_synth_options *options)
 AFLOC_API afloc_status afloc_synth_dataset_write(const char *modality, const char *out_dir,
                                                  const afloc_synth_options *options);
 
+/* The version of the generators' output that afloc_synth_dataset_write records as
+ * "generator_version" in dataset.json. It grows whenever some file of some dataset changes for the
+ * same arguments, so a folder written by another version should be written again before its
+ * files are compared with this build's (the demo does so). Thread-safe. Since 0.1. */
+AFLOC_API int32_t afloc_synth_generator_version(void);
+
 /* ==== model files: section owned by src/model_file.c ==== */
 
 /* A libafloc model file is one .safetensors file (DESIGN.md §6): the parameters under the official

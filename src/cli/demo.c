@@ -34,7 +34,9 @@ static const char usage[] =
     "Runs the main job on a synthetic chest X-ray dataset it generates (no download): evaluates\n"
     "the shipped model (localization, text-reading tests, zero-shot classification, baselines),\n"
     "then trains a model from scratch for a few minutes and shows it beating the untrained model\n"
-    "and the text-agnostic baselines. Everything goes to DIR (default ./afloc-demo).\n"
+    "and the text-agnostic baselines. Everything goes to DIR (default ./afloc-demo); a dataset\n"
+    "folder there is reused when its dataset.json matches this build and these options, and\n"
+    "written again otherwise.\n"
     "  --modality M        cxr (default), fundus (colour retina photographs) or histo (H&E\n"
     "                      tiles), each with its own shipped model (models/M-small.*)\n"
     "  --train-steps N     length of the live training in optimizer steps (default 3000, about\n"
@@ -137,6 +139,39 @@ static double number_at(const cJSON *node, const char *a, const char *b) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(node, a);
     if (b) x = cJSON_GetObjectItemCaseSensitive(x, b);
     return cJSON_IsNumber(x) ? x->valuedouble : NAN;
+}
+
+/* Whether the dataset.json at `path` describes the folder this demo would write: the same
+ * modality, seed, size, counts and generator version. A folder left by an older build (other
+ * prompts) or by --quick (fewer images) must be written again, not scored as this one. On a
+ * mismatch `why` says what differs. */
+static int dataset_is_current(const char *path, const char *modality, int train, int test,
+                              char *why, size_t size) {
+    cJSON *json = read_json(path);
+    if (!json) {
+        snprintf(why, size, "its dataset.json cannot be read");
+        return 0;
+    }
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(json, "modality");
+    const double seed = number_at(json, "seed", NULL), pixels = number_at(json, "size", NULL);
+    const double n_train = number_at(json, "train", NULL), n_test = number_at(json, "test", NULL);
+    const double version = number_at(json, "generator_version", NULL);
+    const int32_t current = afloc_synth_generator_version();
+    int ok = 0;
+    if (!cJSON_IsString(m) || strcmp(m->valuestring, modality))
+        snprintf(why, size, "it is not a %s dataset", modality);
+    else if (seed != 1 || pixels != 256)
+        snprintf(why, size, "it was made with another seed or image size");
+    else if (n_train != train || n_test != test)
+        snprintf(why, size, "it holds %.0f training and %.0f held-out images, not %d and %d",
+                 n_train, n_test, train, test);
+    else if (version != current)
+        snprintf(why, size, "generator version %.0f wrote it, this build writes version %d",
+                 version, (int)current);
+    else
+        ok = 1;
+    cJSON_Delete(json);
+    return ok;
 }
 
 /* Figures of one localization block ({"iou": {"value": ...}, "cnr": ..., "pointing": ...}). */
@@ -320,17 +355,27 @@ int afloc_cli_demo(int argc, char **argv) {
     printf("libafloc %s demo: AFLoc learns from chest X-rays and their free-text reports, with no "
            "boxes,\nthen points at what a sentence describes. Output in %s/\n", afloc_version(), a.dir);
 
-    /* 1. The dataset (the same seed always gives the same bytes, so an existing one is reused). */
-    char done[PATH_MAX + 32];
+    /* 1. The dataset (the same seed and generator version always give the same bytes, so a
+     * folder whose dataset.json matches is reused; any other is written again). */
+    char done[PATH_MAX + 32], why[160];
+    const int train_count = a.quick ? 200 : 2000, test_count = a.quick ? 60 : 300;
     snprintf(done, sizeof done, "%s/dataset.json", data);
-    if (!file_exists(done)) {
+    const int exists = file_exists(done);
+    if (exists && dataset_is_current(done, a.modality, train_count, test_count, why, sizeof why)) {
+        printf("\n== 1. synthetic dataset: reusing %s\n", data);
+    } else {
+        if (exists) {
+            printf("\n== 1. synthetic dataset: %s is out of date (%s); writing it again\n", data, why);
+            remove(done); /* the marker goes first, so an interrupted rewrite is not reused */
+        }
+        char train_arg[16], test_arg[16];
+        snprintf(train_arg, sizeof train_arg, "%d", train_count);
+        snprintf(test_arg, sizeof test_arg, "%d", test_count);
         const char *synth[] = {a.modality, data, "--seed", "1", "--threads", a.threads,
-                               "--train", a.quick ? "200" : "2000", "--test", a.quick ? "60" : "300"};
+                               "--train", train_arg, "--test", test_arg};
         if ((rc = step("1. synthetic dataset (training image-report pairs, held-out images with "
                        "boxes)", "synth", afloc_cli_synth, 10, synth)))
             return rc;
-    } else {
-        printf("\n== 1. synthetic dataset: reusing %s\n", data);
     }
 
     /* 2. The shipped model of the modality. */

@@ -379,6 +379,7 @@ FUNCTIONS = [
     # synthetic datasets
     ("afloc_synth_options_default", [_P(SynthOptions)], _st),
     ("afloc_synth_dataset_write", [_cp, _cp, _P(SynthOptions)], _st),
+    ("afloc_synth_generator_version", [], _i32),
     # model files
     ("afloc_model_file_inspect", [_cp, _cp, _sz, _psz], _st),
     ("afloc_tokenizer_load_model_file", [_cp, _P(TokenizerOptions), _pvp], _st),
