@@ -45,7 +45,8 @@ static const char usage[] =
     "  --train-minutes M   a cap: the live training stops early after M minutes (default 8)\n"
     "  --no-train          skip the live training\n"
     "  --threads T         CPU threads (default 0: all cores)\n"
-    "  --quick             200 training and 60 held-out images, 100 training steps (tests)\n"
+    "  --quick             200 training and 60 held-out images, 100 training steps unless\n"
+    "                      --train-steps says otherwise (tests)\n"
     "  --models DIR        where the shipped models and live.json are (default: models/ beside the\n"
     "                      build, $AFLOC_MODELS, or ./models)\n"
     "  --inputs DIR        instead: the tour of the input side (PNG, preprocessing, tokenizer)\n";
@@ -286,6 +287,7 @@ static int parse(int argc, char **argv, demo_args *a) {
     a->train_minutes = 8.0;
     a->train_steps = 3000;
     a->threads = "0";
+    int steps_given = 0;
     for (int i = 0; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
@@ -295,9 +297,9 @@ static int parse(int argc, char **argv, demo_args *a) {
             a->no_train = 1;
         } else if (!strcmp(k, "--quick")) {
             a->quick = 1;
-            a->train_steps = 100;
         } else if (!strcmp(k, "--train-steps") && v && atol(v) > 0) {
             a->train_steps = atol(v);
+            steps_given = 1;
             i++;
         } else if (!strcmp(k, "--train-minutes") && v && atof(v) > 0) {
             a->train_minutes = atof(v);
@@ -319,6 +321,7 @@ static int parse(int argc, char **argv, demo_args *a) {
             return 2;
         }
     }
+    if (a->quick && !steps_given) a->train_steps = 100; /* --train-steps wins wherever it stands */
     if (!a->dir) a->dir = "afloc-demo";
     if (!a->modality) a->modality = "cxr";
     return 0;
