@@ -89,6 +89,7 @@ static void destroy_handle(afloc_device *dev) {
         if (dev->events[i]) cudaEventDestroy(dev->events[i]);
     if (dev->cudnn) cudnnDestroy(dev->cudnn);
     if (dev->cublas) cublasDestroy(dev->cublas);
+    if (dev->cublas_workspace) cudaFree(dev->cublas_workspace); /* after the handle that used it */
     if (dev->stream) cudaStreamDestroy(dev->stream);
     free(dev);
 }
@@ -156,6 +157,36 @@ static afloc_status create_handle(afloc_device **out, int32_t ordinal, int32_t m
             snprintf(detail, sizeof detail, "%s", cudaGetErrorName(e));
             if (e == cudaErrorMemoryAllocation) status = AFLOC_ERR_OUT_OF_MEMORY;
         }
+    if (!failed) {
+        /* cuBLAS's workspace is ours, allocated here and set explicitly, so that (a) its size is
+         * pinned in code: otherwise CUBLAS_WORKSPACE_CONFIG in the host's environment sizes the
+         * default one, and the size can change which GEMM kernels run (RELIABILITY T11); (b) it
+         * is one of our allocations, with the OUT_OF_MEMORY handling and failure injection of
+         * every other (T14); (c) cuBLAS never allocates while a graph is being captured. The
+         * sizes are the ones the cuBLAS documentation recommends: 32 MiB from Hopper (sm_90) on,
+         * 4 MiB before. */
+        const size_t bytes = (size_t)(prop.major >= 9 ? 32 : 4) << 20;
+        cublasStatus_t cs = CUBLAS_STATUS_SUCCESS;
+        if (afloc_cuda_alloc_injected()) {
+            e = cudaErrorMemoryAllocation; /* test hook (T14) */
+        } else if ((e = cudaMalloc(&dev->cublas_workspace, bytes)) != cudaSuccess) {
+            dev->cublas_workspace = NULL;
+            if (e == cudaErrorMemoryAllocation) cudaGetLastError(); /* not sticky: clear it */
+        }
+        if (e != cudaSuccess) {
+            failed = "allocating the cuBLAS workspace";
+            snprintf(detail, sizeof detail, "%zu bytes: %s", bytes, cudaGetErrorName(e));
+            status = e == cudaErrorMemoryAllocation ? AFLOC_ERR_OUT_OF_MEMORY
+                     : is_sticky(e)                 ? AFLOC_ERR_DEVICE_LOST
+                                                    : AFLOC_ERR_INTERNAL;
+        } else if ((cs = cublasSetWorkspace(dev->cublas, dev->cublas_workspace, bytes)) !=
+                   CUBLAS_STATUS_SUCCESS) {
+            failed = "cublasSetWorkspace";
+            snprintf(detail, sizeof detail, "%s", cublasGetStatusName(cs));
+        } else {
+            dev->cublas_workspace_bytes = bytes;
+        }
+    }
     if (!failed && apply_math(dev, math) != AFLOC_OK) {
         failed = "cublasSetMathMode";
         snprintf(detail, sizeof detail, "%s", dev->text);

@@ -1,8 +1,9 @@
 /* test_cuda_faults.c: what a host process sees when the device fails (RELIABILITY.md T14, T15).
  *
  *  - T14 (device OOM): (a) injected: the k-th device allocation of a model's creation fails, for
- *    every k until creation succeeds. Each failure must be OUT_OF_MEMORY with a message; the
- *    context must stay usable (the next model is created and used). (b) real pressure: with the
+ *    every k until creation succeeds (the first is the cuBLAS workspace, then weights and
+ *    buffers). Each failure must be OUT_OF_MEMORY with a message; the context must stay usable
+ *    (the next model is created and used). (b) real pressure: with the
  *    device filled to its last MiB, creating a model must give OUT_OF_MEMORY (or fit), and work
  *    again once the memory is freed. Afterwards the device's free memory is back within 2 MiB of
  *    where it started (nothing leaked).
@@ -119,6 +120,8 @@ static int oom_scenario(void) {
         CHECK_STATUS(status, AFLOC_ERR_OUT_OF_MEMORY);
         CHECK(model == NULL);
         CHECK(strstr(afloc_last_error(), "bytes") != NULL);
+        /* the first device allocation is the device handle's cuBLAS workspace (device.cu) */
+        if (k == 1) CHECK(strstr(afloc_last_error(), "cuBLAS workspace") != NULL);
         /* no sticky state: the next model is made and used */
         CHECK_STATUS(afloc_model_create(f.context, f.config, f.vocab, f.vocab_size, 1, &model), AFLOC_OK);
         if (model) CHECK_STATUS(use_model(&f, model), AFLOC_OK);
