@@ -8,6 +8,9 @@
 # 57 and 62 s); step 5 adds about 2 minutes (at most 150 s), so a normal run ends in 3-4 minutes,
 # well inside the 480 s of the run above; a hanging test costs up to its own 150 s timeout:
 #   1. device query (afloc info cuda) and a CPU sanity localize;
+#   1b. environment independence (RELIABILITY T11, new, about 30 s): a paper-size random model
+#      embeds an image and a text on the device in 5 fresh processes, with CUBLAS_WORKSPACE_CONFIG
+#      unset, :4096:8 and :16:8 and NVIDIA_TF32_OVERRIDE=0; the outputs must be bit-identical;
 #   2. every CUDA test binary (test_cuda_*: each op against its CPU twin, the device handle, the
 #      whole model CUDA vs CPU with CUDA-graph replays, the device training step vs the CPU step:
 #      test_cuda_train; injected device OOM and a poisoned context in child processes:
@@ -62,6 +65,34 @@ export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
   "$bin/afloc" init "$work/tiny.safetensors" --vocab tests/model/cli_vocab.txt --config tests/model/cli_config.json 2>&1
   "$bin/afloc" demo --inputs "$work/demo" >/dev/null 2>&1 && \
     "$bin/afloc" localize "$work/tiny.safetensors" "$work/demo/radiograph16.png" "small left pleural effusion" --out "$work" 2>&1
+  echo "== 1b. environment independence (RELIABILITY T11): paper-size embeddings, fresh processes =="
+  # The paper's config (ResNet-50, 12-layer BERT; random weights, the test vocabulary) so that the
+  # GEMMs are large enough for cuBLAS's choices to matter. Each run embeds one image and one
+  # text on the device (the CLI's AUTO backend) in a new process; all must print the same bytes.
+  printf '{"vocab_size": %s}\n' "$(wc -l < tests/model/cli_vocab.txt)" > "$work/paper.json"
+  if "$bin/afloc" init "$work/paper.safetensors" --vocab tests/model/cli_vocab.txt \
+       --config "$work/paper.json" > "$work/t11.init" 2>&1; then
+    i=0 first="" same=1
+    for setting in "" CUBLAS_WORKSPACE_CONFIG=:4096:8 CUBLAS_WORKSPACE_CONFIG=:16:8 \
+                   NVIDIA_TF32_OVERRIDE=0 ""; do
+      i=$((i + 1))
+      # $setting unquoted on purpose: empty means no variable at all
+      timeout 60 env -u CUBLAS_WORKSPACE_CONFIG -u NVIDIA_TF32_OVERRIDE $setting "$bin/afloc" embed \
+        "$work/paper.safetensors" "$work/demo/radiograph16.png" > "$work/t11.$i" 2>&1
+      timeout 60 env -u CUBLAS_WORKSPACE_CONFIG -u NVIDIA_TF32_OVERRIDE $setting "$bin/afloc" embed \
+        "$work/paper.safetensors" --text "small left pleural effusion. no pneumothorax." \
+        >> "$work/t11.$i" 2>&1
+      sum=$(md5sum < "$work/t11.$i" | cut -c1-12)
+      echo "run $i (${setting:-neither variable set}): md5 $sum, $(wc -c < "$work/t11.$i") bytes"
+      [ -z "$first" ] && first=$sum
+      [ "$sum" = "$first" ] || same=0
+    done
+    if [ $same -eq 1 ]; then echo "PASS T11: $i runs bit-identical"; else
+      echo "FAIL T11: the outputs differ (first lines of run 1 and 2):"; head -c 300 "$work/t11.1"
+      echo; head -c 300 "$work/t11.2"; echo; fi
+  else
+    echo "FAIL T11: cannot make the paper-size model:"; cat "$work/t11.init"
+  fi
   echo "== 2. CUDA tests (full output in gpu-tests.log) =="
   for t in "$bin"/test_cuda_*; do
     [ -x "$t" ] || continue
