@@ -42,7 +42,8 @@ struct afloc_device_model {
     float *E, *X, *qkv, *ctx, *a, *A, *f, *o, *hsum, *hidden;
     void  *attn_scratch;
 
-    /* CUDA graphs, (max_batch + 1) x GRAPH_KINDS slots (see run_work) */
+    /* CUDA graphs (see run_in_slot): (max_batch + 1) x GRAPH_KINDS image slots, then
+     * (T + 1) x 2 BERT slots (token count, last layers wanted or not) */
     int32_t use_graphs;
     struct graph_slot *graphs;
 
@@ -59,9 +60,13 @@ typedef struct graph_slot {
     int32_t failed; /* capture failed once: this slot stays eager         */
 } graph_slot;
 
-/* Slots in dm->graphs: one per kind for every batch size 0..max_batch. */
-static size_t graph_slot_count(const afloc_device_model *dm) {
+/* Slots in dm->graphs: one per kind for every batch size 0..max_batch, then two per token count
+ * 0..T for BERT (bert_slot). */
+static size_t image_slot_count(const afloc_device_model *dm) {
     return ((size_t)dm->max_batch + 1) * GRAPH_KINDS;
+}
+static size_t graph_slot_count(const afloc_device_model *dm) {
+    return image_slot_count(dm) + ((size_t)dm->model->inference->T + 1) * 2;
 }
 
 /* ---- host plan -> device plan ---- */
@@ -388,9 +393,10 @@ static afloc_status device_status(afloc_device_model *dm, afloc_status status, c
 
 typedef void (*device_work)(afloc_device_model *dm, int32_t B, int32_t kind);
 
-static void run_work(afloc_device_model *dm, int32_t B, int32_t kind, device_work work) {
+/* Runs work(dm, B, kind) eagerly or as the graph of `slot`, per the rules above. */
+static void run_in_slot(afloc_device_model *dm, graph_slot *slot, int32_t B, int32_t kind,
+                        device_work work) {
     const afloc_device_ops *ops = dm->ops;
-    graph_slot *slot = &dm->graphs[(size_t)B * GRAPH_KINDS + (size_t)kind];
     if (!dm->use_graphs || slot->failed || (!slot->graph && slot->calls++ == 0)) {
         work(dm, B, kind); /* graphs off, a failed capture, or the first (warm-up) call */
         return;
@@ -408,6 +414,10 @@ static void run_work(afloc_device_model *dm, int32_t B, int32_t kind, device_wor
         }
     }
     ops->graph_launch(dm->dev, slot->graph);
+}
+
+static void run_work(afloc_device_model *dm, int32_t B, int32_t kind, device_work work) {
+    run_in_slot(dm, &dm->graphs[(size_t)B * GRAPH_KINDS + (size_t)kind], B, kind, work);
 }
 
 /* The image encoder on the B frames in dm->x, up to the outputs in `kind` (bit 0 local, bit 1
@@ -569,8 +579,10 @@ afloc_status afloc_device_localize(afloc_device_model *dm, const float *x, int32
 
 /* ---- BERT ---- */
 
-static afloc_status bert_forward_locked(afloc_device_model *dm, const int32_t *ids, int32_t L,
-                                        float *hsum, float *hidden_last, const char *function) {
+/* BERT on the L token ids in dm->ids, up to the last layers' sum in dm->hsum and, when
+ * want_hidden is 1, the last layers themselves in dm->hidden. Like the image work it depends only
+ * on (L, want_hidden) and fixed buffers, so it runs as a CUDA graph from its second call on. */
+static void bert_work(afloc_device_model *dm, int32_t L, int32_t want_hidden) {
     const afloc_model *m = dm->model;
     const struct afloc_inference *inf = m->inference;
     const afloc_device_ops *ops = dm->ops;
@@ -578,8 +590,6 @@ static afloc_status bert_forward_locked(afloc_device_model *dm, const int32_t *i
     int32_t C = inf->C, I = inf->I;
     float eps = m->config.layernorm_eps;
     size_t n = (size_t)L * (size_t)C;
-    afloc_status status = ops->upload(dev, dm->ids, ids, (size_t)L * sizeof(int32_t));
-    if (status != AFLOC_OK) return device_status(dm, status, function);
     ops->embedding_forward(dev, dm->E, dm->ids, NULL, dm->word, dm->position, dm->type, L, C);
     ops->layernorm_forward(dev, dm->X, dm->E, dm->emb_ln_weight, dm->emb_ln_bias, L, C, eps);
     int32_t layers = m->config.bert_layers, last_n = m->config.last_n_layers;
@@ -600,9 +610,21 @@ static afloc_status bert_forward_locked(afloc_device_model *dm, const int32_t *i
         }
         if (h < first_used) continue;
         ops->add_forward(dev, dm->hsum, dm->hsum, dm->X, n);
-        if (hidden_last)
+        if (want_hidden)
             ops->copy(dev, dm->hidden + (size_t)(h - first_used) * n, dm->X, n * sizeof(float));
     }
+}
+
+static afloc_status bert_forward_locked(afloc_device_model *dm, const int32_t *ids, int32_t L,
+                                        float *hsum, float *hidden_last, const char *function) {
+    const afloc_device_ops *ops = dm->ops;
+    afloc_device *dev = dm->dev;
+    size_t n = (size_t)L * (size_t)dm->model->inference->C;
+    int32_t want_hidden = hidden_last != NULL, last_n = dm->model->config.last_n_layers;
+    afloc_status status = ops->upload(dev, dm->ids, ids, (size_t)L * sizeof(int32_t));
+    if (status != AFLOC_OK) return device_status(dm, status, function);
+    graph_slot *slot = &dm->graphs[image_slot_count(dm) + (size_t)L * 2 + (size_t)want_hidden];
+    run_in_slot(dm, slot, L, want_hidden, bert_work);
     status = ops->download(dev, hsum, dm->hsum, n * sizeof(float));
     if (status == AFLOC_OK && hidden_last)
         status = ops->download(dev, hidden_last, dm->hidden, (size_t)last_n * n * sizeof(float));

@@ -159,6 +159,13 @@ static void compare_batch(const char *name, afloc_model *cpu, afloc_model *gpu,
      * the one after replays it. Both must give the eager call's bits. Then graphs off again. */
     float *again_l = cuda_test_host(B * D * S2), *again_g = cuda_test_host(B * D);
     float *again_frames = cuda_test_host(B * crop2);
+    /* BERT too (one graph per token count): an eager reference call first */
+    int32_t ids[12], L = inf->T < 12 ? inf->T : 12;
+    for (int t = 0; t < L; t++)
+        ids[t] = t == 0 ? 1 : t == L - 1 ? 2 : (1000 + 37 * t) % cpu->config.vocab_size;
+    size_t text_n = (size_t)L * (size_t)inf->C;
+    float *bert_ref = cuda_test_host(text_n), *bert_again = cuda_test_host(text_n);
+    CHECK_STATUS(afloc_device_bert_forward(dm, ids, L, bert_ref, NULL, "test"), AFLOC_OK);
     int failures_before = test_failures;
     for (int round = 0; round < 3; round++) {
         if (round == 2) afloc_device_model_set_graphs(dm, 0);
@@ -168,12 +175,16 @@ static void compare_batch(const char *name, afloc_model *cpu, afloc_model *gpu,
             CHECK(memcmp(again_g, got_g, B * D * sizeof(float)) == 0);
             CHECK_STATUS(afloc_device_localize(dm, x, B, text, again_frames, NULL, "test"), AFLOC_OK);
             CHECK(memcmp(again_frames, got_frames, B * crop2 * sizeof(float)) == 0);
+            CHECK_STATUS(afloc_device_bert_forward(dm, ids, L, bert_again, NULL, "test"), AFLOC_OK);
+            CHECK(memcmp(bert_again, bert_ref, text_n * sizeof(float)) == 0);
         }
         int32_t graphs = afloc_device_model_graph_count(dm);
         printf("  %s: %d CUDA graphs captured, replays bit-identical to the eager calls: %s\n",
                round < 2 ? "graphs on" : "graphs off", (int)graphs, test_failures > failures_before ? "NO" : "yes");
-        CHECK(graphs == (round < 2 ? 2 : 0)); /* image forward (3 outputs) and localize */
+        CHECK(graphs == (round < 2 ? 3 : 0)); /* image forward (3 outputs), localize, BERT */
     }
+    free(bert_ref);
+    free(bert_again);
     free(again_l);
     free(again_g);
     free(again_frames);
