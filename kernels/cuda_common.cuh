@@ -37,7 +37,6 @@ struct afloc_device {
     cudaStream_t   stream;
     cublasHandle_t cublas;
     void          *cublas_workspace; /* set with cublasSetWorkspace (device.cu)        */
-    size_t         cublas_workspace_bytes;
     cudnnHandle_t  cudnn;
     afloc_status   first_error;   /* AFLOC_OK until something fails                       */
     int32_t        lost;          /* 1 after a sticky CUDA error                          */

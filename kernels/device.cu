@@ -94,6 +94,8 @@ static void destroy_handle(afloc_device *dev) {
     free(dev);
 }
 
+static afloc_status device_alloc(afloc_device *dev, void **ptr, size_t bytes); /* memory, below */
+
 static afloc_status create_handle(afloc_device **out, int32_t ordinal, int32_t math,
                                   char *message, size_t capacity) {
     if (!out || math < 0 || math > 1) {
@@ -167,24 +169,16 @@ static afloc_status create_handle(afloc_device **out, int32_t ordinal, int32_t m
          * 4 MiB before. */
         const size_t bytes = (size_t)(prop.major >= 9 ? 32 : 4) << 20;
         cublasStatus_t cs = CUBLAS_STATUS_SUCCESS;
-        if (afloc_cuda_alloc_injected()) {
-            e = cudaErrorMemoryAllocation; /* test hook (T14) */
-        } else if ((e = cudaMalloc(&dev->cublas_workspace, bytes)) != cudaSuccess) {
-            dev->cublas_workspace = NULL;
-            if (e == cudaErrorMemoryAllocation) cudaGetLastError(); /* not sticky: clear it */
-        }
-        if (e != cudaSuccess) {
+        afloc_status as = device_alloc(dev, &dev->cublas_workspace, bytes);
+        if (as != AFLOC_OK) {
             failed = "allocating the cuBLAS workspace";
-            snprintf(detail, sizeof detail, "%zu bytes: %s", bytes, cudaGetErrorName(e));
-            status = e == cudaErrorMemoryAllocation ? AFLOC_ERR_OUT_OF_MEMORY
-                     : is_sticky(e)                 ? AFLOC_ERR_DEVICE_LOST
-                                                    : AFLOC_ERR_INTERNAL;
+            snprintf(detail, sizeof detail, "%zu bytes: %s", bytes,
+                     as == AFLOC_ERR_OUT_OF_MEMORY ? "out of device memory" : dev->text);
+            status = as;
         } else if ((cs = cublasSetWorkspace(dev->cublas, dev->cublas_workspace, bytes)) !=
                    CUBLAS_STATUS_SUCCESS) {
             failed = "cublasSetWorkspace";
             snprintf(detail, sizeof detail, "%s", cublasGetStatusName(cs));
-        } else {
-            dev->cublas_workspace_bytes = bytes;
         }
     }
     if (!failed && apply_math(dev, math) != AFLOC_OK) {

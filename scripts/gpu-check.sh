@@ -72,16 +72,18 @@ export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
   printf '{"vocab_size": %s}\n' "$(wc -l < tests/model/cli_vocab.txt)" > "$work/paper.json"
   if "$bin/afloc" init "$work/paper.safetensors" --vocab tests/model/cli_vocab.txt \
        --config "$work/paper.json" > "$work/t11.init" 2>&1; then
+    # embed_under ARGS...: one embedding in a fresh process with only $setting of the two
+    # variables ($setting unquoted on purpose: empty means no variable at all)
+    embed_under() {
+      timeout 60 env -u CUBLAS_WORKSPACE_CONFIG -u NVIDIA_TF32_OVERRIDE $setting "$bin/afloc" embed \
+        "$work/paper.safetensors" "$@"
+    }
     i=0 first="" same=1
     for setting in "" CUBLAS_WORKSPACE_CONFIG=:4096:8 CUBLAS_WORKSPACE_CONFIG=:16:8 \
                    NVIDIA_TF32_OVERRIDE=0 ""; do
       i=$((i + 1))
-      # $setting unquoted on purpose: empty means no variable at all
-      timeout 60 env -u CUBLAS_WORKSPACE_CONFIG -u NVIDIA_TF32_OVERRIDE $setting "$bin/afloc" embed \
-        "$work/paper.safetensors" "$work/demo/radiograph16.png" > "$work/t11.$i" 2>&1
-      timeout 60 env -u CUBLAS_WORKSPACE_CONFIG -u NVIDIA_TF32_OVERRIDE $setting "$bin/afloc" embed \
-        "$work/paper.safetensors" --text "small left pleural effusion. no pneumothorax." \
-        >> "$work/t11.$i" 2>&1
+      embed_under "$work/demo/radiograph16.png" > "$work/t11.$i" 2>&1
+      embed_under --text "small left pleural effusion. no pneumothorax." >> "$work/t11.$i" 2>&1
       sum=$(md5sum < "$work/t11.$i" | cut -c1-12)
       echo "run $i (${setting:-neither variable set}): md5 $sum, $(wc -c < "$work/t11.$i") bytes"
       [ -z "$first" ] && first=$sum

@@ -61,7 +61,7 @@ typedef struct graph_slot {
 } graph_slot;
 
 /* Slots in dm->graphs: one per kind for every batch size 0..max_batch, then two per token count
- * 0..T for BERT (bert_slot). */
+ * 0..T for BERT (indexed in bert_forward_locked). */
 static size_t image_slot_count(const afloc_device_model *dm) {
     return ((size_t)dm->max_batch + 1) * GRAPH_KINDS;
 }
