@@ -243,6 +243,7 @@ static int eval_row_maps(eval_state *st, eval_results *r, int32_t i, subset *two
                 free(swapped);
                 return s != AFLOC_OK ? cli_fail("eval", "afloc_model_localize (swapped prompt)", s) : 1;
             }
+            r->lat_swapped_hit[i] = lat->pair[1][j].hit;
         }
         free(swapped);
     }
@@ -430,8 +431,10 @@ static int setup(eval_state *st, eval_results *r) {
     st->tile_map = malloc((size_t)st->tiles * st->SS * sizeof(float));
     st->tile_mask = malloc((size_t)st->tiles * st->SS);
     r->cls = calloc((size_t)st->d.classes, sizeof *r->cls);
+    r->lat_swapped_hit = malloc((size_t)(n ? n : 1) * sizeof *r->lat_swapped_hit);
     int ok = st->raw && st->map && st->center && st->frame && st->generic && st->empty && st->mask &&
-             st->tile_frame && st->tile_map && st->tile_mask && r->cls;
+             st->tile_frame && st->tile_map && st->tile_mask && r->cls && r->lat_swapped_hit;
+    for (int32_t i = 0; ok && i < n; i++) r->lat_swapped_hit[i] = EVAL_NOT_SWAPPED;
     for (int m = 0; m < EVAL_MAPS; m++) ok &= (r->pair[m] = calloc((size_t)n, sizeof **r->pair)) != NULL;
     if (!ok) return cli_fail("eval", "setup", AFLOC_ERR_OUT_OF_MEMORY);
     eval_baseline_center(st->center, st->S);
@@ -502,6 +505,7 @@ static void state_free(eval_state *st, eval_results *r) {
     afloc_image_free(st->image);
     for (int m = 0; m < EVAL_MAPS; m++) free(r->pair[m]);
     free(r->cls);
+    free(r->lat_swapped_hit);
 }
 
 /* mkdir -p: creates `path` and any missing parents; 0 when it exists as a folder afterwards. */

@@ -73,6 +73,23 @@ static const char *side_name(int32_t side) {
     return names[side & 3];
 }
 
+/* Pointing of the laterality rows of class `k`, with the correct and with the swapped side
+ * (each the mean of the rows' hits, hits of -1 left out as in afloc_eval_summarize; NAN when none
+ * is left). Returns the number of rows. */
+static int32_t lat_category(const eval_results *r, int32_t k, double *correct, double *swapped) {
+    int32_t rows = 0, n[2] = {0, 0}, hits[2] = {0, 0};
+    for (int32_t i = 0; i < r->d->rows; i++) {
+        if (r->lat_swapped_hit[i] == EVAL_NOT_SWAPPED || r->d->row[i].category != k) continue;
+        rows++;
+        const int32_t hit[2] = {r->pair[EVAL_MAP_MODEL][i].hit, r->lat_swapped_hit[i]};
+        for (int t = 0; t < 2; t++)
+            if (hit[t] >= 0) n[t]++, hits[t] += hit[t];
+    }
+    *correct = n[0] ? (double)hits[0] / n[0] : NAN;
+    *swapped = n[1] ? (double)hits[1] / n[1] : NAN;
+    return rows;
+}
+
 static void json_rows(FILE *f, const eval_results *r) {
     fputs("  \"per_row\": [\n", f);
     for (int32_t i = 0; i < r->d->rows; i++) {
@@ -90,7 +107,10 @@ static void json_rows(FILE *f, const eval_results *r) {
         jarray5(f, m->dice);
         fputs(", \"cnr\": ", f);
         jnum(f, m->cnr);
-        fprintf(f, ", \"hit\": %d, \"baseline_hit\": {", (int)m->hit);
+        fprintf(f, ", \"hit\": %d, \"swapped_hit\": ", (int)m->hit);
+        if (r->lat_swapped_hit[i] == EVAL_NOT_SWAPPED) fputs("null", f);
+        else fprintf(f, "%d", (int)r->lat_swapped_hit[i]);
+        fputs(", \"baseline_hit\": {", f);
         for (int b = 0; b < EVAL_BASELINES; b++)
             fprintf(f, "%s\"%s\": %d", b ? ", " : "", eval_baseline_name[b], (int)r->pair[1 + b][i].hit);
         fprintf(f, "}}%s\n", i + 1 < r->d->rows ? "," : "");
@@ -199,7 +219,21 @@ void eval_report_json(FILE *f, const eval_results *r) {
     jsummary(f, &r->lat_correct);
     fputs(",\n      \"swapped_side\": ", f);
     jsummary(f, &r->lat_swapped);
-    fputs("\n    }\n  },\n", f);
+    fputs(",\n      \"per_category\": [", f);
+    for (int32_t k = 0, first = 1; k < d->classes; k++) {
+        double correct, swapped;
+        const int32_t rows = lat_category(r, k, &correct, &swapped);
+        if (rows == 0) continue;
+        fputs(first ? "\n        {\"category\": " : ",\n        {\"category\": ", f);
+        first = 0;
+        jstr(f, d->class_name[k]);
+        fprintf(f, ", \"rows\": %d, \"correct_side_pointing\": ", (int)rows);
+        jnum(f, correct);
+        fputs(", \"swapped_side_pointing\": ", f);
+        jnum(f, swapped);
+        fputc('}', f);
+    }
+    fputs("\n      ]\n    }\n  },\n", f);
     json_classification(f, r);
     fputs("  \"contact_sheet\": ", f);
     if (r->tiles == 0) {
@@ -295,6 +329,14 @@ void eval_report_table(FILE *f, const eval_results *r) {
             (int)r->lat_rows, (int)r->lat_skipped);
     line2(f, "correct side", &r->lat_correct);
     line2(f, "left<->right swapped", &r->lat_swapped);
+    fprintf(f, "  per category (pointing)   %5s  %8s  %8s  %8s\n", "rows", "correct", "swapped", "gap");
+    for (int32_t k = 0; k < d->classes; k++) {
+        double correct, swapped;
+        const int32_t rows = lat_category(r, k, &correct, &swapped);
+        if (rows > 0)
+            fprintf(f, "  %-24.24s  %5d  %8.3f  %8.3f  %+8.3f\n", d->class_name[k], (int)rows, correct, swapped,
+                    correct - swapped);
+    }
     fprintf(f, "\nzero-shot classification (%d images; p = softmax(pos, neg), T = 1)\n", (int)r->cls_images);
     fprintf(f, "%-22s  %6s  %6s  %6s  %8s  %6s  %5s\n", "class", "AUC", "F1@.5", "acc@.5", "F1max@t",
             "F1max", "pos");

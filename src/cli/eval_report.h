@@ -16,6 +16,9 @@ enum { EVAL_MAP_MODEL = 0, EVAL_MAPS = 1 + EVAL_BASELINES };
 enum { EVAL_TWO_OWN = 0, EVAL_TWO_GENERIC = 1, EVAL_TWO_EMPTY = 2, EVAL_TWO_BASELINE = 3,
        EVAL_TWO = 3 + EVAL_BASELINES };
 
+/* lat_swapped_hit of a row without a left/right side (or without a side word to swap) */
+enum { EVAL_NOT_SWAPPED = -2 };
+
 typedef struct eval_summary_slot {
     int32_t            present;     /* 0: no pairs, written as null */
     afloc_eval_summary s;
@@ -41,6 +44,8 @@ typedef struct eval_results {
     char          empty_error[512];             /* why "" could not be localized, or ""    */
     int32_t       lat_rows, lat_skipped;        /* scored / without a side word            */
     eval_summary_slot lat_correct, lat_swapped;
+    int32_t      *lat_swapped_hit;              /* (rows) hit of the side-swapped prompt;
+                                                   EVAL_NOT_SWAPPED outside the subset    */
     int32_t       cls_images;
     eval_class_result *cls;                     /* (classes)                               */
     double        mean_auc, mean_f1, mean_accuracy, mean_best_f1;

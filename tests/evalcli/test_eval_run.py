@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -201,6 +202,49 @@ if pe.returncode == 0:
         check(abs(c["auc"] - want) < 1e-9, f"{c['name']} ensemble AUC {c['auc']} != {want}")
         if len(mine) == 1:
             check(c["auc"] == base[c["name"]], f"{c['name']} (one row) AUC changed {c['auc']} vs {base[c['name']]}")
+
+# laterality per row and per category: each row's swapped_hit must be the hit of a separate run on
+# a copy of the dataset whose prompts have "left" and "right" swapped here (whole words, case kept);
+# rows outside the subset carry null; per_category must be these rows' means
+swp = os.path.join(work, "swapped")
+shutil.rmtree(swp, ignore_errors=True)
+shutil.copytree(data, swp)
+flip = {"left": "right", "right": "left", "Left": "Right", "Right": "Left", "LEFT": "RIGHT", "RIGHT": "LEFT"}
+with open(os.path.join(data, "test.csv"), newline="") as f:
+    test_rows = list(csv.reader(f))
+head = test_rows[0]
+for r in test_rows[1:]:
+    if r[head.index("side")] in ("left", "right"):
+        r[head.index("prompt")] = re.sub(r"\b(left|right|Left|Right|LEFT|RIGHT)\b", lambda w: flip[w.group(0)],
+                                         r[head.index("prompt")])
+with open(os.path.join(swp, "test.csv"), "w", newline="") as f:
+    csv.writer(f).writerows(test_rows)
+ps = subprocess.run([afloc, "eval", model, swp, "--out", os.path.join(work, "S"), "--bootstrap", "0", "--json-only"],
+                    capture_output=True, text=True, timeout=120)
+check(ps.returncode == 0, f"swapped run exit code {ps.returncode}: {ps.stderr}")
+if ps.returncode == 0:
+    S = load(os.path.join(work, "S"))
+    scored = 0
+    for ra, rs in zip(A["per_row"], S["per_row"]):
+        if ra["side"] in ("left", "right"):
+            scored += 1
+            check(ra["swapped_hit"] == rs["hit"], f"line {ra['line']}: swapped_hit {ra['swapped_hit']} != {rs['hit']}")
+        else:
+            check(ra["swapped_hit"] is None, f"line {ra['line']}: swapped_hit outside the laterality rows")
+    check(scored == lat["rows"], f"{scored} rows with a side, laterality rows {lat['rows']}")
+    per = {c["category"]: c for c in lat["per_category"]}
+    for name in A["categories"]:
+        mine = [r for r in A["per_row"] if r["category"] == name and r["swapped_hit"] is not None]
+        if not mine:
+            check(name not in per, f"{name}: per_category entry without laterality rows")
+            continue
+        for key, field in (("hit", "correct_side_pointing"), ("swapped_hit", "swapped_side_pointing")):
+            hits = [r[key] for r in mine if r[key] >= 0]
+            want = sum(hits) / len(hits) if hits else None
+            got = per[name][field]
+            check(per[name]["rows"] == len(mine) and (got == want or None not in (got, want) and abs(got - want) < 1e-9),
+                  f"{name}.{field} {got} != {want}")
+    check("per category" in pa.stdout, "table lacks the laterality per-category lines")
 
 m = loc["model"]
 print(f"evalcli_eval_run: model IoU {m['iou']['value']} pointing {m['pointing']['value']} CNR {m['cnr']['value']}; "
