@@ -21,7 +21,9 @@
  * tensor's values do not depend on table order or thread count. This is not PyTorch's stream:
  * the distributions match, the numbers do not. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "afloc/afloc.h"
@@ -164,8 +166,29 @@ static afloc_status finish(afloc_model *model, const char *vocab, size_t bytes, 
     return AFLOC_OK;
 }
 
+/* How tensors from a file are taken: a model file (every tensor of the config), plain tensors
+ * from elsewhere (the position term may be absent), or a model to grow (whole residual blocks
+ * may be absent too, see afloc_model_grow). */
+typedef enum { TENSORS_MODEL_FILE, TENSORS_IMPORT, TENSORS_GROW } tensor_source;
+
+/* If `name` is a tensor of a ResNet block after the first of its stage
+ * ("img_encoder.model.layerL.B." with B >= 1: a block without a downsample path, which can
+ * start as an identity), sets *stage (0-3) and *block and returns 1. */
+static int later_block_tensor(const char *name, int32_t *stage, int32_t *block) {
+    static const char prefix[] = "img_encoder.model.layer";
+    if (strncmp(name, prefix, sizeof prefix - 1) != 0) return 0;
+    const char *s = name + sizeof prefix - 1;
+    if (*s < '1' || *s > '4' || s[1] != '.') return 0;
+    *stage = *s - '1';
+    char *end = NULL;
+    long b = strtol(s + 2, &end, 10);
+    if (end == s + 2 || *end != '.' || b < 1 || b > 1000) return 0;
+    *block = (int32_t)b;
+    return 1;
+}
+
 /* The table as the model file layer's expected schema (all F32). Caller frees. */
-static afloc_status expected_schema(const afloc_param_table *table, int32_t import,
+static afloc_status expected_schema(const afloc_param_table *table, tensor_source source,
                                     const char *function, afloc_mf_expected **out) {
     afloc_mf_expected *expected = afloc_calloc((size_t)table->count + 1, sizeof *expected);
     if (!expected)
@@ -173,49 +196,41 @@ static afloc_status expected_schema(const afloc_param_table *table, int32_t impo
                           table->count);
     for (int32_t i = 0; i < table->count; i++) {
         const afloc_param *p = &table->params[i];
+        int32_t stage = 0, block = 0;
         expected[i].name  = p->name;
         expected[i].dtype = AFLOC_ST_F32;
         expected[i].rank  = p->rank;
         memcpy(expected[i].shape, p->shape, (size_t)p->rank * sizeof p->shape[0]);
         /* the position term may be absent from imported tensors: it then starts at zero, off */
-        expected[i].optional = import && strcmp(p->name, AFLOC_LOCAL_POSITION_TENSOR) == 0;
+        expected[i].optional =
+            (source != TENSORS_MODEL_FILE && strcmp(p->name, AFLOC_LOCAL_POSITION_TENSOR) == 0) ||
+            (source == TENSORS_GROW && later_block_tensor(p->name, &stage, &block));
     }
     *out = expected;
     return AFLOC_OK;
 }
 
-/* Checks `st` against the table of `config`, then builds a model holding its tensors (the
- * vocabulary is attached by the caller). `import`: plain tensors from elsewhere, which may lack the
- * position term (zero-filled then); a model file must hold every tensor of its config. */
-static afloc_status model_from_tensors(const afloc_context *context, const afloc_config *config,
-                                       const afloc_st_file *st, int32_t import, const char *function,
-                                       afloc_model **out) {
-    afloc_param_table table = {0};
-    afloc_status status = afloc_params_build(&table, config);
-    if (status != AFLOC_OK) return rewrap(status, function, "parameter table");
-    afloc_mf_expected *expected = NULL;
-    status = expected_schema(&table, import, function, &expected);
-    if (status == AFLOC_OK) status = afloc_mf_check_schema(st, expected, table.count, function);
-    afloc_free(expected);
-    afloc_params_free(&table);
-    if (status != AFLOC_OK) return status;
-
-    afloc_model *model = NULL;
-    AFLOC_TRY(model_new(context, config, function, &model));
-    for (int32_t i = 0; i < model->table.count && status == AFLOC_OK; i++) {
-        const afloc_param *p = &model->table.params[i];
-        const int32_t index = afloc_st_find(st, p->name);
-        if (index < 0) { /* an optional tensor the schema check let pass */
-            memset(model->params + p->offset, 0, p->count * sizeof(float));
-            continue;
+/* Growth: each later block of the config is either wholly in the file or wholly absent, and the
+ * absent ones come after the present ones of their stage (blocks are added at the end). */
+static afloc_status check_growth(const afloc_param_table *table, const afloc_st_file *st,
+                                 const char *function) {
+    for (int32_t stage = 0; stage < 4; stage++) {
+        int32_t last_present = 0, first_absent = INT32_MAX;
+        for (int32_t i = 0; i < table->count; i++) {
+            int32_t s = 0, b = 0;
+            if (!later_block_tensor(table->params[i].name, &s, &b) || s != stage) continue;
+            if (afloc_st_find(st, table->params[i].name) >= 0) {
+                if (b > last_present) last_present = b;
+            } else if (b < first_absent) {
+                first_absent = b;
+            }
         }
-        status = afloc_st_tensor_copy(st, index, model->params + p->offset, p->count * sizeof(float));
+        if (last_present >= first_absent)
+            return afloc_fail(AFLOC_ERR_SCHEMA,
+                              "%s: resnet stage %d: block %d is (partly) in the file, block %d is not; "
+                              "only whole blocks after the file's last one can be added",
+                              function, stage + 1, last_present, first_absent);
     }
-    if (status != AFLOC_OK) {
-        afloc_model_free(model);
-        return rewrap(status, function, "copying tensors");
-    }
-    *out = model;
     return AFLOC_OK;
 }
 
@@ -297,6 +312,49 @@ static void init_param(float *values, const afloc_param *p, uint64_t seed) {
     }
 }
 
+/* Checks `st` against the table of `config`, then builds a model holding its tensors (the
+ * vocabulary is attached by the caller). A tensor that `source` lets be absent starts as
+ * init_param (seed `seed`) starts it, except the last BatchNorm scale of an added residual block,
+ * which starts at zero: the block is then an identity, so a grown model computes exactly what
+ * the file's model computed. (init_param starts the position term at zero too: off.) */
+static afloc_status model_from_tensors(const afloc_context *context, const afloc_config *config,
+                                       const afloc_st_file *st, tensor_source source, uint64_t seed,
+                                       const char *function, afloc_model **out) {
+    afloc_param_table table = {0};
+    afloc_status status = afloc_params_build(&table, config);
+    if (status != AFLOC_OK) return rewrap(status, function, "parameter table");
+    afloc_mf_expected *expected = NULL;
+    status = expected_schema(&table, source, function, &expected);
+    if (status == AFLOC_OK) status = afloc_mf_check_schema(st, expected, table.count, function);
+    if (status == AFLOC_OK && source == TENSORS_GROW) status = check_growth(&table, st, function);
+    afloc_free(expected);
+    afloc_params_free(&table);
+    if (status != AFLOC_OK) return status;
+
+    afloc_model *model = NULL;
+    AFLOC_TRY(model_new(context, config, function, &model));
+    for (int32_t i = 0; i < model->table.count && status == AFLOC_OK; i++) {
+        const afloc_param *p = &model->table.params[i];
+        float *values = model->params + p->offset;
+        const int32_t index = afloc_st_find(st, p->name);
+        if (index >= 0) {
+            status = afloc_st_tensor_copy(st, index, values, p->count * sizeof(float));
+            continue;
+        }
+        /* an optional tensor the schema check let pass */
+        static const char last_scale[] = ".bn3.weight";
+        const size_t n = strlen(p->name), k = sizeof last_scale - 1;
+        if (n > k && strcmp(p->name + n - k, last_scale) == 0) memset(values, 0, p->count * sizeof(float));
+        else init_param(values, p, seed);
+    }
+    if (status != AFLOC_OK) {
+        afloc_model_free(model);
+        return rewrap(status, function, "copying tensors");
+    }
+    *out = model;
+    return AFLOC_OK;
+}
+
 /* ---- public functions ---- */
 
 afloc_status afloc_model_config_default(char *json, size_t capacity, size_t *needed) {
@@ -345,7 +403,7 @@ afloc_status afloc_model_load(afloc_context *context, const char *path, afloc_mo
                                                  "afloc_model_load: afloc.config");
     if (status == AFLOC_ERR_INVALID_ARGUMENT) status = recode(AFLOC_ERR_FORMAT); /* the file is wrong */
     afloc_model *model = NULL;
-    if (status == AFLOC_OK) status = model_from_tensors(context, &config, file->st, 0, fn, &model);
+    if (status == AFLOC_OK) status = model_from_tensors(context, &config, file->st, TENSORS_MODEL_FILE, 0, fn, &model);
     if (status == AFLOC_OK) {
         size_t bytes = 0;
         const unsigned char *vocab = afloc_mf_vocab(file, &bytes);
@@ -355,10 +413,12 @@ afloc_status afloc_model_load(afloc_context *context, const char *path, afloc_mo
     return status;
 }
 
-afloc_status afloc_model_import_safetensors(afloc_context *context, const char *tensors_path,
-                                            const char *config_json, const char *vocab,
-                                            size_t vocab_size, afloc_model **out) {
-    static const char fn[] = "afloc_model_import_safetensors";
+/* afloc_model_import_safetensors and afloc_model_grow: tensors from a safetensors file under a
+ * caller's config and vocabulary. */
+static afloc_status model_from_file(afloc_context *context, const char *tensors_path,
+                                    const char *config_json, const char *vocab, size_t vocab_size,
+                                    tensor_source source, uint64_t seed, const char *fn,
+                                    afloc_model **out) {
     afloc_clear_error();
     if (!context || !tensors_path || !vocab || !out)
         return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
@@ -370,10 +430,23 @@ afloc_status afloc_model_import_safetensors(afloc_context *context, const char *
     afloc_st_file *st = NULL;
     AFLOC_TRY(afloc_st_read_file(tensors_path, NULL, fn, &st));
     afloc_model *model = NULL;
-    afloc_status status = model_from_tensors(context, &config, st, 1, fn, &model);
+    afloc_status status = model_from_tensors(context, &config, st, source, seed, fn, &model);
     afloc_st_free(st);
     if (status != AFLOC_OK) return status;
     return finish(model, vocab, vocab_size, AFLOC_ERR_INVALID_ARGUMENT, fn, out);
+}
+
+afloc_status afloc_model_import_safetensors(afloc_context *context, const char *tensors_path,
+                                            const char *config_json, const char *vocab,
+                                            size_t vocab_size, afloc_model **out) {
+    return model_from_file(context, tensors_path, config_json, vocab, vocab_size, TENSORS_IMPORT, 0,
+                           "afloc_model_import_safetensors", out);
+}
+
+afloc_status afloc_model_grow(afloc_context *context, const char *tensors_path, const char *config_json,
+                              const char *vocab, size_t vocab_size, uint64_t seed, afloc_model **out) {
+    return model_from_file(context, tensors_path, config_json, vocab, vocab_size, TENSORS_GROW, seed,
+                           "afloc_model_grow", out);
 }
 
 afloc_status afloc_model_save(const afloc_model *model, const char *path) {

@@ -506,6 +506,21 @@ AFLOC_API afloc_status afloc_model_import_safetensors(afloc_context *context,
                                                       const char *config_json, const char *vocab,
                                                       size_t vocab_size, afloc_model **out);
 
+/* Grows a trained model into a deeper image trunk (not in the paper): as
+ * afloc_model_import_safetensors, but `config_json` may give a ResNet stage more blocks
+ * (resnet_blocks) than the file holds. Each added block comes after the file's blocks of its
+ * stage and starts as afloc_model_create starts it (seed `seed`), except the scale of its last
+ * BatchNorm (bn3.weight), which starts at 0: the block's residual branch then adds nothing, so
+ * the grown model computes exactly what the file's model computed until training moves that
+ * scale ("zero-init residual", Goyal et al. 2017). A block must be wholly in the file or wholly
+ * absent, and absent blocks must follow the present ones of their stage (else
+ * AFLOC_ERR_SCHEMA); every other tensor of the config must be in the file with its shape. How
+ * `afloc init --weights MODEL --grow` gives a trained model's layer-3 features a wider view.
+ * Returns the codes of afloc_model_import_safetensors. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_grow(afloc_context *context, const char *tensors_path,
+                                        const char *config_json, const char *vocab,
+                                        size_t vocab_size, uint64_t seed, afloc_model **out);
+
 /* Writes `model` to `path` (UTF-8) as a libafloc model file (all parameters as F32, the config,
  * the vocabulary, both checksums), atomically and durably: temp file, fsync, rename, fsync of
  * the directory; on failure the previous file at `path` is untouched. A saved model loads back

@@ -431,6 +431,130 @@ static void test_schema(afloc_context *context) {
 
 /* ---- allocation failures (RELIABILITY T13) and misuse ---- */
 
+/* Writes `m`'s tensors as plain safetensors, leaving out those whose names start with `skip`
+ * (NULL: none) or equal `drop` (NULL: none). */
+static void write_without(const afloc_model *m, const char *path, const char *skip, const char *drop) {
+    afloc_st_write_tensor *t = calloc((size_t)m->table.count + 1, sizeof *t);
+    int32_t k = 0;
+    for (int32_t i = 0; t && i < m->table.count; i++) {
+        const afloc_param *p = &m->table.params[i];
+        if ((skip && strncmp(p->name, skip, strlen(skip)) == 0) || (drop && strcmp(p->name, drop) == 0)) continue;
+        t[k++] = (afloc_st_write_tensor){p->name, AFLOC_ST_F32, p->rank, p->shape, m->params + p->offset,
+                                         p->count * sizeof(float)};
+    }
+    CHECK(t != NULL);
+    if (t) CHECK_STATUS(afloc_st_write(path, t, k, NULL, 0, "test"), AFLOC_OK);
+    free(t);
+}
+
+/* small_config with another resnet_blocks; caller frees */
+static char *with_blocks(const char *blocks) {
+    const char *at = strstr(small_config, "[1,2,1,1]");
+    size_t n = strlen(small_config), head = (size_t)(at - small_config);
+    char *s = malloc(n + 16);
+    if (s) snprintf(s, n + 16, "%.*s%s%s", (int)head, small_config, blocks, at + strlen("[1,2,1,1]"));
+    return s;
+}
+
+/* Global and local image embeddings of a fixed gradient image. */
+static int embed_gradient(const afloc_model *m, float *global, size_t global_len, float *local,
+                          size_t local_len) {
+    static uint8_t pixels[40 * 40];
+    for (int i = 0; i < 40 * 40; i++) pixels[i] = (uint8_t)((i % 40) * 5 + (i / 40) * 2);
+    afloc_image_view v = {.struct_size = sizeof v, .pixel_type = AFLOC_PIXEL_U8, .channels = 1,
+                          .width = 40, .height = 40, .row_stride = 40, .pixels = pixels};
+    return afloc_model_embed_image(m, &v, global, global_len, local, local_len) == AFLOC_OK;
+}
+
+/* afloc_model_grow: added blocks start as identities (the grown model embeds an image bit for bit
+ * as the source model does, and stops doing so once an added block's last BatchNorm scale moves),
+ * every other tensor is the source's, the added ones are afloc_model_create's for that seed;
+ * misplaced or partial blocks are SCHEMA errors, and plain import still refuses a deeper config. */
+static void test_grow(afloc_context *context) {
+    afloc_model *a = create_small(context, 3), *g = NULL, *fresh = NULL, *deep = NULL, *b = NULL;
+    char *deeper = with_blocks("[2,2,3,1]"), *shallower = with_blocks("[1,1,1,1]");
+    float *ga = calloc(64, sizeof(float)), *gg = calloc(64, sizeof(float));
+    float *la = calloc(64 * 64 * 64, sizeof(float)), *lg = calloc(64 * 64 * 64, sizeof(float));
+    char path[600], gap[600], partial[600];
+    if (!a || !deeper || !shallower || !ga || !gg || !la || !lg) goto done;
+    path_in_dir(path, sizeof path, "grow-source.safetensors");
+    write_without(a, path, NULL, NULL);
+    CHECK_STATUS(afloc_model_grow(context, path, deeper, vocab16, sizeof vocab16 - 1, 11, &g), AFLOC_OK);
+    CHECK_STATUS(afloc_model_create(context, deeper, vocab16, sizeof vocab16 - 1, 11, &fresh), AFLOC_OK);
+    if (!g || !fresh) goto done;
+    CHECK(g->table.count == a->table.count + 3 * 15); /* a bottleneck: 3 convolutions, 3 BatchNorms x 4 */
+    int added = 0;
+    for (int32_t i = 0; i < g->table.count; i++) {
+        const afloc_param *p = &g->table.params[i];
+        const float *v = g->params + p->offset;
+        size_t at = 0;
+        if (afloc_params_find(&a->table, p->name) >= 0) {
+            CHECK_STATUS(afloc_layout_find(&at, a, p->name, p->count, "test"), AFLOC_OK);
+            CHECK(memcmp(v, a->params + at, p->count * sizeof(float)) == 0);
+            continue;
+        }
+        added++;
+        CHECK(strstr(p->name, "layer1.1.") || strstr(p->name, "layer3.1.") || strstr(p->name, "layer3.2."));
+        if (strstr(p->name, ".bn3.weight")) {
+            for (size_t k = 0; k < p->count; k++) CHECK(v[k] == 0.0f);
+        } else {
+            CHECK_STATUS(afloc_layout_find(&at, fresh, p->name, p->count, "test"), AFLOC_OK);
+            CHECK(memcmp(v, fresh->params + at, p->count * sizeof(float)) == 0);
+        }
+    }
+    CHECK(added == 45);
+    afloc_model_dims dims = {.struct_size = sizeof dims};
+    CHECK_STATUS(afloc_model_get_dims(g, &dims), AFLOC_OK);
+    const size_t D = (size_t)dims.embedding_dim, L = D * (size_t)dims.grid_side * (size_t)dims.grid_side;
+    CHECK(D <= 64 && L <= 64 * 64 * 64);
+    CHECK(embed_gradient(a, ga, D, la, L) && embed_gradient(g, gg, D, lg, L));
+    CHECK(memcmp(ga, gg, D * sizeof(float)) == 0 && memcmp(la, lg, L * sizeof(float)) == 0);
+    /* the added blocks are in the forward pass: a nonzero scale changes the embeddings */
+    size_t at = 0;
+    CHECK_STATUS(afloc_layout_find(&at, g, "img_encoder.model.layer3.2.bn3.weight", 32, "test"), AFLOC_OK);
+    for (size_t k = 0; k < 32; k++) g->params[at + k] = 0.5f;
+    path_in_dir(gap, sizeof gap, "grow-moved.safetensors"); /* the inference plan is built at load */
+    write_without(g, gap, NULL, NULL);
+    CHECK_STATUS(afloc_model_import_safetensors(context, gap, deeper, vocab16, sizeof vocab16 - 1, &b), AFLOC_OK);
+    CHECK(b && embed_gradient(b, gg, D, lg, L) && memcmp(la, lg, L * sizeof(float)) != 0);
+    afloc_model_free(b);
+    b = NULL;
+    /* no growth is an import; fewer blocks than the file is an unexpected tensor */
+    CHECK_STATUS(afloc_model_grow(context, path, small_config, vocab16, sizeof vocab16 - 1, 11, &b), AFLOC_OK);
+    if (b) CHECK(memcmp(a->params, b->params, a->table.total_floats * sizeof(float)) == 0);
+    afloc_model_free(b);
+    b = NULL;
+    CHECK_STATUS(afloc_model_grow(context, path, shallower, vocab16, sizeof vocab16 - 1, 11, &b), AFLOC_ERR_SCHEMA);
+    CHECK(b == NULL && strstr(afloc_last_error(), "unexpected tensor") != NULL);
+    /* plain import does not grow */
+    CHECK_STATUS(afloc_model_import_safetensors(context, path, deeper, vocab16, sizeof vocab16 - 1, &b),
+                 AFLOC_ERR_SCHEMA);
+    CHECK(b == NULL && strstr(afloc_last_error(), "layer1.1.") != NULL);
+    /* a block may only be added after the file's last block of its stage, and only whole */
+    CHECK_STATUS(afloc_model_create(context, deeper, vocab16, sizeof vocab16 - 1, 5, &deep), AFLOC_OK);
+    if (!deep) goto done;
+    path_in_dir(gap, sizeof gap, "grow-gap.safetensors");
+    write_without(deep, gap, "img_encoder.model.layer3.1.", NULL);
+    CHECK_STATUS(afloc_model_grow(context, gap, deeper, vocab16, sizeof vocab16 - 1, 11, &b), AFLOC_ERR_SCHEMA);
+    CHECK(b == NULL && strstr(afloc_last_error(), "stage 3: block 2") != NULL);
+    path_in_dir(partial, sizeof partial, "grow-partial.safetensors");
+    write_without(deep, partial, NULL, "img_encoder.model.layer3.2.conv2.weight");
+    CHECK_STATUS(afloc_model_grow(context, partial, deeper, vocab16, sizeof vocab16 - 1, 11, &b), AFLOC_ERR_SCHEMA);
+    CHECK(b == NULL && strstr(afloc_last_error(), "only whole blocks") != NULL);
+    CHECK_STATUS(afloc_model_grow(context, NULL, deeper, vocab16, 1, 11, &b), AFLOC_ERR_INVALID_ARGUMENT);
+done:
+    afloc_model_free(a);
+    afloc_model_free(g);
+    afloc_model_free(fresh);
+    afloc_model_free(deep);
+    free(deeper);
+    free(shallower);
+    free(ga);
+    free(gg);
+    free(la);
+    free(lg);
+}
+
 static void test_oom(afloc_context *context) {
     char path[600];
     path_in_dir(path, sizeof path, "oom.safetensors");
@@ -518,6 +642,7 @@ int main(void) {
         test_init(context);
         test_round_trip(context);
         test_schema(context);
+        test_grow(context);
         test_oom(context);
         test_misuse(context);
     }

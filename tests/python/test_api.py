@@ -209,6 +209,18 @@ def test_import_safetensors(context, config, model, model_path, gray8, tmp_path)
     assert "afloc_model_import_safetensors" in info.value.message
 
 
+def test_grow(context, config, model, model_path, gray8):
+    # one more layer-3 block: it starts as an identity, so the embeddings are the model's, bit for bit
+    blocks = list(config.get("resnet_blocks", [3, 4, 6, 3]))
+    deeper = dict(config, resnet_blocks=blocks[:2] + [blocks[2] + 1] + blocks[3:])
+    with afloc.Model.grow(context, model_path, VOCAB_PATH, deeper, seed=4) as grown:
+        assert grown.config["resnet_blocks"][2] == blocks[2] + 1
+        assert np.array_equal(grown.embed_image(gray8), model.embed_image(gray8))
+    wider = dict(deeper, resnet_planes=[2 * p for p in config["resnet_planes"]])  # other shapes: no growth
+    with pytest.raises(afloc.SchemaError, match="afloc_model_grow"):
+        afloc.Model.grow(context, model_path, VOCAB_PATH, wider)
+
+
 def test_embeddings_and_maps(model, gray8):
     d, s, f = model.dims.embedding_dim, model.dims.grid_side, model.dims.frame_size
     g = model.embed_image(gray8)

@@ -7,7 +7,7 @@
         heatmap = model.localize(image, "small left pleural effusion")   # float32 (H, W)
         scores, probabilities = model.classify(image, ["pleural effusion", "no pleural effusion"])
 
-What is here: Context, Model (create/load/import_safetensors/save, config, dims, embed_image,
+What is here: Context, Model (create/load/import_safetensors/grow/save, config, dims, embed_image,
 embed_text, localize, localize_batch, classify, prompt_set), PromptSet, the PNG functions
 (load_png, decode_png, encode_png, save_png), preprocess, letterbox_u8, heatmap_to_original,
 Tokenizer, clean_prompt, config_default, model_file_inspect, version, and AflocError with one

@@ -339,6 +339,7 @@ FUNCTIONS = [
     ("afloc_model_create", [_vp, _cp, _cp, _sz, _u64, _pvp], _st),
     ("afloc_model_load", [_vp, _cp, _pvp], _st),
     ("afloc_model_import_safetensors", [_vp, _cp, _cp, _cp, _sz, _pvp], _st),
+    ("afloc_model_grow", [_vp, _cp, _cp, _cp, _sz, _u64, _pvp], _st),
     ("afloc_model_save", [_vp, _cp], _st),
     ("afloc_model_get_config", [_vp, _cp, _sz, _psz], _st),
     ("afloc_model_free", [_vp], None),

@@ -484,6 +484,19 @@ class Model(_Handle):
         return cls._adopt(handle.value, context)
 
     @classmethod
+    def grow(cls, context, tensors_path, vocab, config, seed=1):
+        """A trained model grown into a deeper image trunk (not in the paper): `config` may give
+        ResNet stages more blocks (resnet_blocks) than the file has; the added blocks start as
+        identities (their last BatchNorm scale 0, the rest seeded as Model.create would), so the
+        grown model computes what the file's model computed until training moves them."""
+        data, config_json = _vocab_bytes(vocab), _config_json(config)
+        handle = ctypes.c_void_p()
+        with context._use() as ctx:
+            _check(_lib.afloc_model_grow(ctx, _path(tensors_path), config_json, data, len(data), seed,
+                                         ctypes.byref(handle)))
+        return cls._adopt(handle.value, context)
+
+    @classmethod
     def _adopt(cls, handle, context):
         model = cls.__new__(cls)
         try:
