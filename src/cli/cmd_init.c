@@ -7,11 +7,13 @@
  * set, which adds that term at zero to a model trained without it. With --grow as well the config
  * may give ResNet stages more blocks than MODEL has; they start as identities
  * (afloc_model_grow), so training can go on with a deeper trunk. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "afloc/afloc.h"
+#include "cli_file.h"
 #include "cli_model.h"
 #include "commands.h"
 
@@ -31,36 +33,10 @@ static const char usage[] =
     "they pass their input through unchanged and the new model computes what MODEL computed\n"
     "until training moves them (more layer-3 blocks: features that see more of the image).\n";
 
-/* Reads a whole text file into a NUL-terminated buffer; NULL on failure (message printed). */
+/* A whole text file (cli_read_file); NULL on failure, with the message printed. */
 static char *read_text(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "afloc init: cannot open %s\n", path);
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *data = malloc(cap + 1);
-    while (data) {
-        n += fread(data + n, 1, cap - n, f);
-        if (n < cap) break;
-        char *bigger = realloc(data, 2 * cap + 1);
-        if (!bigger) {
-            free(data);
-            data = NULL;
-            break;
-        }
-        data = bigger;
-        cap *= 2;
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (!data || failed) {
-        free(data);
-        fprintf(stderr, "afloc init: cannot read %s\n", path);
-        return NULL;
-    }
-    data[n] = '\0';
-    *size = n;
+    char *data = cli_read_file(path, size);
+    if (!data) fprintf(stderr, "afloc init: cannot read %s: %s\n", path, strerror(errno));
     return data;
 }
 

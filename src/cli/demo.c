@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "afloc/afloc.h"
+#include "cli_file.h"
 #include "commands.h"
 
 static const char usage[] =
@@ -120,19 +121,10 @@ typedef struct demo_figures {
 } demo_figures;
 
 static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = size > 0 ? malloc((size_t)size + 1) : NULL;
-    cJSON *json = NULL;
-    if (text && fread(text, 1, (size_t)size, f) == (size_t)size) {
-        text[size] = '\0';
-        json = cJSON_Parse(text);
-    }
+    size_t size = 0;
+    char *text = cli_read_file(path, &size);
+    cJSON *json = text ? cJSON_Parse(text) : NULL;
     free(text);
-    fclose(f);
     return json;
 }
 

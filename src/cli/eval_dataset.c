@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "afloc/afloc.h"
+#include "cli_file.h"
 
 /* ---- CSV ---- */
 
@@ -35,35 +36,6 @@ static void csv_free(csv_file *f) {
     memset(f, 0, sizeof *f);
 }
 
-static char *read_all(const char *path, size_t *size) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *data = malloc(cap + 1);
-    while (data) {
-        n += fread(data + n, 1, cap - n, fp);
-        if (n < cap) break;
-        char *bigger = realloc(data, 2 * cap + 1);
-        if (!bigger) {
-            free(data);
-            data = NULL;
-            break;
-        }
-        data = bigger;
-        cap *= 2;
-    }
-    if (data && ferror(fp)) {
-        free(data);
-        data = NULL;
-    }
-    fclose(fp);
-    if (data) {
-        data[n] = '\0';
-        *size = n;
-    }
-    return data;
-}
-
 static int add_field(csv_record *r, char *text) {
     char **bigger = realloc(r->field, (size_t)(r->fields + 1) * sizeof *bigger);
     if (!bigger) return 1;
@@ -77,7 +49,7 @@ static int add_field(csv_record *r, char *text) {
 static int csv_read(const char *path, const char *name, csv_file *f, char *err, size_t err_size) {
     memset(f, 0, sizeof *f);
     size_t size = 0;
-    char *text = read_all(path, &size);
+    char *text = cli_read_file(path, &size);
     if (!text) {
         snprintf(err, err_size, "%s: cannot read: %s", name, strerror(errno ? errno : EIO));
         return 1;
@@ -419,7 +391,7 @@ static int read_info(const char *dir, eval_dataset *d, char *err, size_t err_siz
     char path[4096];
     snprintf(path, sizeof path, "%s/dataset.json", dir);
     size_t size = 0;
-    char *text = read_all(path, &size);
+    char *text = cli_read_file(path, &size);
     if (!text) return 0; /* optional: metrics.json then says null */
     size_t a = 0, b = size;
     while (a < b && isspace((unsigned char)text[a])) a++;
