@@ -11,7 +11,14 @@ Both differences are paired: every bootstrap draw resamples the *images* with re
 rows of a drawn image come along) and scores both models on the same draw, so the CI is that of
 the difference, much narrower than the two models' own CIs would suggest. models/README.md quotes
 its output as "paired +x [lo, hi]". Reads the per_row array of each metrics.json; standard
-library only. Exit status 2 on unusable input (the two files must hold the same rows)."""
+library only. Exit status 2 on unusable input (the two files must hold the same rows).
+
+Why not `afloc eval`'s own bootstrap (src/eval_bootstrap.c): that one scores one model,
+resampling pairs within each category; a paired difference needs both models on the same draw
+of images. Its CI bounds also sit one order statistic apart from these: it takes the reference's
+indices int(0.025 R) - 1 and int(0.975 R) - 1 of the sorted draws, this script int(0.025 R) and
+int(0.975 R) - 1, the rule every paired figure in models/README.md was computed with (so they
+reproduce exactly)."""
 import argparse
 import json
 import random
