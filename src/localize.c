@@ -132,6 +132,18 @@ static void normalize_minmax(float *map, size_t n) {
     for (size_t i = 0; i < n; i++) map[i] = 2.0f * (map[i] - lo) / range - 1.0f;
 }
 
+/* The read-out after the raw S x S map (§8.2–§8.4): Gaussian smoothing, the map_alignment resize
+ * onto the crop x crop frame, then the optional min–max. `scratch` holds S·S floats. */
+static void read_out(const afloc_model *model, const afloc_localize_options *o, const float *raw,
+                     float *smoothed, float *scratch, float *frame) {
+    const struct afloc_inference *inf = model->inference;
+    int32_t S = inf->side[2];
+    model->ops->gaussian_smooth_forward(smoothed, raw, S, S, model->config.gaussian_sigma,
+                                        model->config.gaussian_truncate, scratch);
+    afloc_inference_map_to_frame(model, o->map_alignment, frame, smoothed);
+    if (o->normalize) normalize_minmax(frame, (size_t)inf->crop * (size_t)inf->crop);
+}
+
 /* Reads and checks the caller's heatmaps struct (fields beyond its struct_size are "not wanted"). */
 static afloc_status read_heatmaps(const afloc_model *model, const afloc_image_view *image,
                                   const afloc_heatmaps *caller, afloc_heatmaps *h,
@@ -202,10 +214,7 @@ static afloc_status localize_one(const afloc_model *model, afloc_workspace *ws,
     }
 
     ops->similarity_map_forward(raw, emb_l, report, inf->D, S, S);
-    ops->gaussian_smooth_forward(smoothed, raw, S, S, model->config.gaussian_sigma,
-                                 model->config.gaussian_truncate, scratch);
-    afloc_inference_map_to_frame(model, o->map_alignment, frame, smoothed);
-    if (o->normalize) normalize_minmax(frame, crop2);
+    read_out(model, o, raw, smoothed, scratch, frame);
     if (h->original) {
         status = afloc_heatmap_to_original(&geometry, frame, crop2, h->original, h->original_len);
         if (status != AFLOC_OK) {
@@ -301,4 +310,39 @@ afloc_status afloc_model_localize_batch(const afloc_model *model,
     afloc_workspace_release(model->inference->pool, ws);
     if (status == AFLOC_OK) afloc_clear_error();
     return status;
+}
+
+afloc_status afloc_model_grid_to_frame(const afloc_model *model, const float *grid,
+                                       size_t grid_len, const afloc_localize_options *options,
+                                       float *frame, size_t frame_len) {
+    static const char *fn = "afloc_model_grid_to_frame";
+    AFLOC_TRY(afloc_inference_check_model(model, fn));
+    if (!grid || !frame) return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: grid or frame is NULL", fn);
+    afloc_localize_options o;
+    AFLOC_TRY(read_localize_options(options, &o, fn));
+    const struct afloc_inference *inf = model->inference;
+    size_t S2 = (size_t)inf->side[2] * (size_t)inf->side[2];
+    size_t crop2 = (size_t)inf->crop * (size_t)inf->crop;
+    if (grid_len < S2)
+        return afloc_fail(AFLOC_ERR_BUFFER_TOO_SMALL, "%s: grid_len %zu, needs %zu floats", fn,
+                          grid_len, S2);
+    if (frame_len < crop2)
+        return afloc_fail(AFLOC_ERR_BUFFER_TOO_SMALL, "%s: frame_len %zu, needs %zu floats", fn,
+                          frame_len, crop2);
+    for (size_t i = 0; i < S2; i++)
+        if (!isfinite(grid[i]))
+            return afloc_fail(AFLOC_ERR_INVALID_ARGUMENT, "%s: grid[%zu] is not finite", fn, i);
+    afloc_inference_set_threads(model);
+    afloc_workspace *ws;
+    AFLOC_TRY(afloc_workspace_acquire(inf->pool, &ws, fn));
+    size_t mark = ws->used;
+    float *smoothed = afloc_workspace_floats(ws, S2);
+    float *scratch = afloc_workspace_floats(ws, S2);
+    float *out = afloc_workspace_floats(ws, crop2);
+    read_out(model, &o, grid, smoothed, scratch, out);
+    memcpy(frame, out, crop2 * sizeof(float));
+    ws->used = mark;
+    afloc_workspace_release(inf->pool, ws);
+    afloc_clear_error();
+    return AFLOC_OK;
 }

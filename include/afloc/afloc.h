@@ -633,8 +633,9 @@ typedef struct afloc_heatmaps {
     size_t grid_len;     /* floats, >= S·S                                                   */
     float *smoothed;     /* S x S: Gaussian-smoothed grid (σ = config gaussian_sigma, §8.2)  */
     size_t smoothed_len; /* floats, >= S·S                                                   */
-    float *frame;        /* frame_size x frame_size: smoothed grid resized bilinearly
-                            (align_corners=False, §8.3) onto the model frame, normalised when
+    float *frame;        /* frame_size x frame_size: smoothed grid drawn onto the model frame
+                            as options.map_alignment says (the paper's bilinear resize,
+                            align_corners=False, §8.3, or a centred read-out), normalised when
                             options.normalize                                               */
     size_t frame_len;    /* floats, >= frame_size²                                           */
     float *original;     /* width x height of the input image: the frame map mapped back
@@ -662,6 +663,22 @@ AFLOC_API afloc_status afloc_model_localize_batch(const afloc_model *model,
                                                   const char *const *texts, int32_t count,
                                                   const afloc_localize_options *options,
                                                   afloc_heatmaps *const *heatmaps);
+
+/* The read-out of afloc_model_localize applied to a caller's grid: `grid` (grid_side x grid_side
+ * floats, row-major, finite) is Gaussian-smoothed (σ = config gaussian_sigma, §8.2), drawn onto
+ * the frame as options->map_alignment says and, when options->normalize, min-max scaled to
+ * [-1, 1], exactly as localize treats its raw similarity grid: localize's heatmaps.grid passed
+ * here gives its heatmaps.frame bit for bit. Uses: maps of one's own grids (the mean of several
+ * prompts' raw grids, a difference of two prompts) and reference maps for evaluation (`afloc
+ * eval` draws each test box on the grid to show the read-out's ceiling). `options` may be NULL
+ * (defaults; keep_one_word_prompts is not used). `grid` is read only; `frame` (frame_size²
+ * floats) receives the map; both caller-owned. Returns AFLOC_ERR_INVALID_ARGUMENT (NULL model,
+ * grid or frame, bad options, a non-finite grid value: the message gives its index) or
+ * AFLOC_ERR_BUFFER_TOO_SMALL; on failure `frame` is untouched. Thread-safe. Since 0.1. */
+AFLOC_API afloc_status afloc_model_grid_to_frame(const afloc_model *model, const float *grid,
+                                                 size_t grid_len,
+                                                 const afloc_localize_options *options,
+                                                 float *frame, size_t frame_len);
 
 /* Zero-shot classification (MODEL.md §8.5, the recommended reading; the paper's exact recipe is
  * unknown): scores[k] = cosine(img_emb_g, text_emb_r(prompts[k])) with the denominator floored at

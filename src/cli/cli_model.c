@@ -43,6 +43,8 @@ int cli_model_load(const char *command, const char *path, cli_model *m) {
         if (cJSON_IsNumber(a) && (a->valueint == AFLOC_MAP_ALIGN_CENTRED ||
                                   a->valueint == AFLOC_MAP_ALIGN_CENTRED_CUBIC))
             m->map_alignment = a->valueint;
+        const cJSON *up = cJSON_GetObjectItemCaseSensitive(root, "upsample_size");
+        if (cJSON_IsNumber(up) && up->valueint > 0) m->upsample_size = up->valueint;
         cJSON_Delete(root);
     }
     free(config);

@@ -11,6 +11,7 @@ typedef struct cli_model {
     afloc_model_dims dims;
     int32_t map_alignment; /* the config's map_alignment: AFLOC_MAP_ALIGN_REFERENCE, _CENTRED
                               or _CENTRED_CUBIC */
+    int32_t upsample_size; /* the config's upsample_size: the encoder's input side (0 unknown) */
 } cli_model;
 
 /* Prints "afloc <command>: <what> failed: STATUS: message" to stderr and returns 1. */

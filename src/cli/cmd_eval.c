@@ -1,6 +1,7 @@
 /* cmd_eval.c: `afloc eval MODEL DATASET_DIR`: scores a model on the held-out part of an
  * `afloc synth` dataset (MODEL.md §8.4, §9): localization of every test.csv phrase (IoU, Dice,
- * CNR, pointing game, bootstrap CIs) against three text-agnostic baselines, two tests of whether
+ * CNR, pointing game, bootstrap CIs) against three text-agnostic baselines and the read-out's
+ * ceiling (each box drawn on the model's grid and read out as a map), two tests of whether
  * the map depends on the text (two-finding images: own prompt vs a generic one; laterality: the
  * prompt with left/right swapped), and zero-shot classification of every labelled image (AUC, F1,
  * accuracy). Writes DIR/metrics.json, DIR/contact_sheet.png, DIR/loss_curve.png (with --log) and
@@ -29,6 +30,9 @@ static const char usage[] =
     "  --limit N        only the first N rows of test.csv and of labels.csv\n"
     "  --log TRAIN.csv  also draw the loss curve of an `afloc train --log` file\n"
     "  --json-only      write metrics.json only: no table, no pictures\n"
+    "The table's \"ceiling\" row is no baseline: it draws each true box on the model's grid and\n"
+    "reads it out as the model's maps are (smoothing, resize), so it shows how far the metrics\n"
+    "could go with this grid and read-out; metrics.json gives it per category beside the model.\n"
     "  --align A        how maps are drawn: model (default: the model config's map_alignment),\n"
     "                   reference (the paper's resize, MODEL.md 8.3), centred (each cell at\n"
     "                   the centre of its receptive field) or centred-cubic (the same places,\n"
@@ -122,6 +126,10 @@ typedef struct eval_state {
     size_t        SS;
     afloc_localize_options loc, loc_keep;   /* reference cleaning; keep one-word prompts */
     float        *raw, *map, *center, *frame;  /* (S, S) scratch; center: normalised prior */
+    int32_t       grid_side;                /* G: side of the model's raw grid              */
+    float        *grid;                     /* (G, G) the box drawn on the grid              */
+    double       *centre;                   /* (G) frame coordinate of each cell, or NULL
+                                               when the read-out's geometry is unknown       */
     uint8_t      *mask;                     /* (S, S)                                       */
     afloc_image  *image;                    /* the image of the current row                 */
     afloc_image_view view;
@@ -217,6 +225,18 @@ static int eval_row_maps(eval_state *st, eval_results *r, int32_t i, subset *two
     if ((s = afloc_eval_normalize_map(st->raw, st->S, 1)) != AFLOC_OK ||
         score(st, st->raw, &r->pair[1 + EVAL_BASELINE_INTENSITY][i]))
         return s != AFLOC_OK ? cli_fail("eval", "afloc_eval_normalize_map", s) : 1;
+    /* the read-out's ceiling: the box itself as the raw grid */
+    if (st->centre) {
+        if (eval_box_on_grid(st->grid, st->grid_side, st->mask, st->S, st->centre))
+            return cli_fail("eval", "eval_box_on_grid", AFLOC_ERR_OUT_OF_MEMORY);
+        s = afloc_model_grid_to_frame(st->m.model, st->grid,
+                                      (size_t)st->grid_side * (size_t)st->grid_side, &st->loc,
+                                      st->raw, st->SS);
+        if (s != AFLOC_OK) return cli_fail("eval", "afloc_model_grid_to_frame", s);
+        if ((s = afloc_eval_normalize_map(st->raw, st->S, 1)) != AFLOC_OK)
+            return cli_fail("eval", "afloc_eval_normalize_map", s);
+        if (score(st, st->raw, &r->pair[EVAL_MAP_CEILING][i])) return 1;
+    }
     /* text reading (i): images with two or more findings */
     if (row->group >= 2) {
         int32_t j = two->n++;
@@ -425,6 +445,18 @@ static int setup(eval_state *st, eval_results *r) {
     st->generic = malloc(st->SS * sizeof(float));
     st->empty = malloc(st->SS * sizeof(float));
     st->mask = malloc(st->SS);
+    st->grid_side = st->m.dims.grid_side;
+    st->grid = malloc((size_t)st->grid_side * (size_t)st->grid_side * sizeof(float));
+    st->centre = malloc((size_t)st->grid_side * sizeof(double));
+    if (st->centre &&
+        eval_cell_centres(st->centre, st->grid_side, st->S,
+                          st->a.align == AFLOC_MAP_ALIGN_MODEL ? st->m.map_alignment : st->a.align,
+                          st->m.upsample_size)) {
+        free(st->centre); /* the ceiling is left out (null in metrics.json) */
+        st->centre = NULL;
+    }
+    r->cat_model = calloc((size_t)st->d.classes, sizeof *r->cat_model);
+    r->cat_ceiling = calloc((size_t)st->d.classes, sizeof *r->cat_ceiling);
     st->tiles = n < EVAL_TILES ? n : EVAL_TILES;
     for (int32_t t = 0; t < st->tiles; t++) st->tile_row[t] = (int32_t)((int64_t)t * n / st->tiles);
     st->tile_frame = malloc((size_t)st->tiles * st->SS * sizeof(float));
@@ -433,13 +465,40 @@ static int setup(eval_state *st, eval_results *r) {
     r->cls = calloc((size_t)st->d.classes, sizeof *r->cls);
     r->lat_swapped_hit = malloc((size_t)(n ? n : 1) * sizeof *r->lat_swapped_hit);
     int ok = st->raw && st->map && st->center && st->frame && st->generic && st->empty && st->mask &&
-             st->tile_frame && st->tile_map && st->tile_mask && r->cls && r->lat_swapped_hit;
+             st->tile_frame && st->tile_map && st->tile_mask && r->cls && r->lat_swapped_hit &&
+             st->grid && r->cat_model && r->cat_ceiling;
     for (int32_t i = 0; ok && i < n; i++) r->lat_swapped_hit[i] = EVAL_NOT_SWAPPED;
     for (int m = 0; m < EVAL_MAPS; m++) ok &= (r->pair[m] = calloc((size_t)n, sizeof **r->pair)) != NULL;
     if (!ok) return cli_fail("eval", "setup", AFLOC_ERR_OUT_OF_MEMORY);
     eval_baseline_center(st->center, st->S);
     afloc_status s = afloc_eval_normalize_map(st->center, st->S, 1);
     return s == AFLOC_OK ? 0 : cli_fail("eval", "afloc_eval_normalize_map", s);
+}
+
+/* Each category's summary (no bootstrap) of the model's maps and of the ceiling. */
+static int per_category(eval_state *st, eval_results *r) {
+    const int32_t n = st->d.rows;
+    int32_t *rows = malloc((size_t)(n ? n : 1) * sizeof *rows);
+    afloc_eval_pair_metrics *pick = malloc((size_t)(n ? n : 1) * sizeof *pick);
+    int rc = 0;
+    if (!rows || !pick) rc = cli_fail("eval", "summary", AFLOC_ERR_OUT_OF_MEMORY);
+    int32_t bootstrap = st->a.bootstrap;
+    st->a.bootstrap = 0;
+    for (int32_t k = 0; rc == 0 && k < st->d.classes; k++) {
+        int32_t m = 0;
+        for (int32_t i = 0; i < n; i++)
+            if (st->d.row[i].category == k) rows[m++] = i;
+        for (int which = 0; rc == 0 && which < 2; which++) {
+            const afloc_eval_pair_metrics *all = r->pair[which ? EVAL_MAP_CEILING : EVAL_MAP_MODEL];
+            if (which && !st->centre) continue;
+            for (int32_t j = 0; j < m; j++) pick[j] = all[rows[j]];
+            rc = summarize(st, pick, rows, m, which ? &r->cat_ceiling[k] : &r->cat_model[k]);
+        }
+    }
+    st->a.bootstrap = bootstrap;
+    free(rows);
+    free(pick);
+    return rc;
 }
 
 static int subset_alloc(subset *sub, int32_t n, int maps) {
@@ -466,8 +525,11 @@ static int run(eval_state *st, eval_results *r) {
         if (!st->a.json_only && n >= 20 && (i + 1) % (n / 10) == 0)
             fprintf(stderr, "afloc eval: %d/%d rows\n", (int)(i + 1), (int)n);
     }
-    for (int m = 0; m < EVAL_MAPS; m++)
+    for (int m = 0; m < EVAL_MAPS; m++) {
+        if (m == EVAL_MAP_CEILING && !st->centre) continue;
         if (summarize(st, r->pair[m], NULL, n, &r->all[m])) goto done;
+    }
+    if (per_category(st, r)) goto done;
     r->two_rows = two.n;
     for (int m = 0; m < EVAL_TWO; m++) {
         if (m == EVAL_TWO_EMPTY && !st->empty) continue;
@@ -503,7 +565,11 @@ static void state_free(eval_state *st, eval_results *r) {
     free(st->tile_map);
     free(st->tile_mask);
     afloc_image_free(st->image);
+    free(st->grid);
+    free(st->centre);
     for (int m = 0; m < EVAL_MAPS; m++) free(r->pair[m]);
+    free(r->cat_model);
+    free(r->cat_ceiling);
     free(r->cls);
     free(r->lat_swapped_hit);
 }

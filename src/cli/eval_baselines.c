@@ -2,6 +2,7 @@
 #include "eval_baselines.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const eval_baseline_name[EVAL_BASELINES] = {"random", "center", "intensity"};
@@ -37,4 +38,46 @@ afloc_status eval_baseline_intensity(float *map, int32_t S, const afloc_image_vi
     o.image_size = S;
     o.crop_size = S;
     return afloc_image_preprocess(image, &o, map, (size_t)S * (size_t)S, NULL);
+}
+
+int eval_cell_centres(double *centre, int32_t S, int32_t F, int32_t alignment, int32_t upsample) {
+    if (alignment == AFLOC_MAP_ALIGN_REFERENCE) {
+        for (int32_t u = 0; u < S; u++) centre[u] = (u + 0.5) * F / S - 0.5;
+        return 0;
+    }
+    if ((alignment != AFLOC_MAP_ALIGN_CENTRED && alignment != AFLOC_MAP_ALIGN_CENTRED_CUBIC) ||
+        upsample < 2)
+        return 1;
+    for (int32_t u = 0; u < S; u++) centre[u] = u * 16.0 * (F - 1) / (upsample - 1);
+    return 0;
+}
+
+/* The cell whose centre is nearest to frame coordinate o (the first one on a tie). */
+static int32_t nearest_cell(const double *centre, int32_t S, int32_t o) {
+    int32_t best = 0;
+    for (int32_t u = 1; u < S; u++)
+        if (fabs(centre[u] - o) < fabs(centre[best] - o)) best = u;
+    return best;
+}
+
+int eval_box_on_grid(float *grid, int32_t S, const uint8_t *mask, int32_t F, const double *centre) {
+    size_t cells = (size_t)S * (size_t)S;
+    double *inside = calloc(2 * cells, sizeof *inside), *all = inside ? inside + cells : NULL;
+    int32_t *cell_of = malloc((size_t)F * sizeof *cell_of);
+    for (size_t c = 0; c < cells; c++) grid[c] = 0.0f;
+    if (inside && cell_of) {
+        for (int32_t o = 0; o < F; o++) cell_of[o] = nearest_cell(centre, S, o);
+        for (int32_t y = 0; y < F; y++)
+            for (int32_t x = 0; x < F; x++) {
+                size_t c = (size_t)cell_of[y] * (size_t)S + (size_t)cell_of[x];
+                all[c] += 1.0;
+                if (mask[(size_t)y * (size_t)F + (size_t)x]) inside[c] += 1.0;
+            }
+        for (size_t c = 0; c < cells; c++)
+            if (all[c] > 0) grid[c] = (float)(inside[c] / all[c]);
+    }
+    int failed = !inside || !cell_of;
+    free(inside);
+    free(cell_of);
+    return failed;
 }

@@ -24,4 +24,20 @@ void eval_baseline_center(float *map, int32_t S);
  * their precision): brighter = more likely a lesion. Returns the afloc_image_preprocess status. */
 afloc_status eval_baseline_intensity(float *map, int32_t S, const afloc_image_view *image);
 
+/* The read-out's ceiling, not a baseline (it knows the answer): the raw grid a perfect model
+ * would give for the ground-truth `mask` (F x F frame pixels). Cell (u, v) of the S x S grid
+ * holds the share of mask pixels among the frame pixels drawn nearest to it, where `centre`
+ * (S values) gives the frame coordinate at which the read-out draws cell u along either axis
+ * (eval_cell_centres). Passed through the model's read-out (afloc_model_grid_to_frame), it
+ * shows how much of IoU, Dice, CNR and pointing the smoothing and the grid's size allow.
+ * Returns 0, or 1 when out of memory (the grid is then all 0). */
+int eval_box_on_grid(float *grid, int32_t S, const uint8_t *mask, int32_t F, const double *centre);
+
+/* The frame coordinates (F pixels) at which a read-out draws the S cells of a grid axis:
+ * reference alignment (the paper's bilinear resize, align_corners=False) (u + 0.5)·F/S − 0.5;
+ * the centred ones u·16·(F − 1)/(upsample − 1), the centre of cell u's receptive field in the
+ * encoder input of side `upsample`. Returns 0, or 1 when `alignment` is not REFERENCE, CENTRED
+ * or CENTRED_CUBIC or a centred one lacks upsample > 1. */
+int eval_cell_centres(double *centre, int32_t S, int32_t F, int32_t alignment, int32_t upsample);
+
 #endif /* AFLOC_CLI_EVAL_BASELINES_H */

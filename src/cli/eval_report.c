@@ -59,6 +59,24 @@ static void jsummary(FILE *f, const eval_summary_slot *slot) {
     fputs("}", f);
 }
 
+/* One category's point values (no CI), or null without pairs. */
+static void jcategory(FILE *f, const eval_summary_slot *slot) {
+    if (!slot->present) {
+        fputs("null", f);
+        return;
+    }
+    const afloc_eval_summary *s = &slot->s;
+    fputs("{\"iou\": ", f);
+    jnum(f, s->iou);
+    fputs(", \"dice\": ", f);
+    jnum(f, s->dice);
+    fputs(", \"cnr\": ", f);
+    jnum(f, s->cnr);
+    fputs(", \"pointing\": ", f);
+    jnum(f, s->pointing);
+    fputc('}', f);
+}
+
 static void jarray5(FILE *f, const double *v) {
     fputc('[', f);
     for (int t = 0; t < 5; t++) {
@@ -194,7 +212,19 @@ void eval_report_json(FILE *f, const eval_results *r) {
         jsummary(f, &r->all[1 + b]);
         fputs(b + 1 < EVAL_BASELINES ? ",\n" : "\n", f);
     }
-    fputs("    }\n  },\n  \"text_reading\": {\n", f);
+    fputs("    },\n    \"ceiling\": ", f);
+    jsummary(f, &r->all[EVAL_MAP_CEILING]);
+    fputs(",\n    \"per_category\": [", f);
+    for (int32_t k = 0; k < d->classes; k++) {
+        fputs(k ? ",\n      {\"category\": " : "\n      {\"category\": ", f);
+        jstr(f, d->class_name[k]);
+        fprintf(f, ", \"rows\": %d, \"model\": ", (int)r->cat_model[k].s.pairs);
+        jcategory(f, &r->cat_model[k]);
+        fputs(", \"ceiling\": ", f);
+        jcategory(f, &r->cat_ceiling[k]);
+        fputc('}', f);
+    }
+    fputs("\n    ]\n  },\n  \"text_reading\": {\n", f);
     fprintf(f, "    \"two_finding\": {\n      \"rows\": %d,\n      \"own_prompt\": ", (int)r->two_rows);
     jsummary(f, &r->two[EVAL_TWO_OWN]);
     fputs(",\n      \"generic_prompt\": ", f);
@@ -311,10 +341,19 @@ void eval_report_table(FILE *f, const eval_results *r) {
         snprintf(name, sizeof name, "baseline %s", eval_baseline_name[b]);
         line4(f, name, &r->all[1 + b]);
     }
+    if (r->all[EVAL_MAP_CEILING].present) line4(f, "ceiling: box on the grid", &r->all[EVAL_MAP_CEILING]);
     if (r->all[EVAL_MAP_MODEL].present) {
         fputs("model IoU per threshold:", f);
         for (int t = 0; t < 5; t++) fprintf(f, " %.1f: %.3f", thresholds[t], r->all[0].s.iou_at[t]);
         fputc('\n', f);
+        fprintf(f, "per category                %5s  %-14s  %-14s\n", "rows", "IoU model", "IoU ceiling");
+        for (int32_t k = 0; k < d->classes; k++) {
+            if (!r->cat_model[k].present) continue;
+            fprintf(f, "  %-26s%5d  %-14.3f", d->class_name[k], (int)r->cat_model[k].s.pairs,
+                    r->cat_model[k].s.iou);
+            if (r->cat_ceiling[k].present) fprintf(f, "  %.3f", r->cat_ceiling[k].s.iou);
+            fputc('\n', f);
+        }
     }
     fprintf(f, "\ntext reading: two-finding images (%d rows)\n%-26s  %-22s  %-22s\n", (int)r->two_rows,
             "", "pointing", "CNR");

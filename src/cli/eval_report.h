@@ -10,8 +10,9 @@
 #include "eval_baselines.h"
 #include "eval_dataset.h"
 
-/* Maps scored per row: the model's own prompt, then each baseline. */
-enum { EVAL_MAP_MODEL = 0, EVAL_MAPS = 1 + EVAL_BASELINES };
+/* Maps scored per row: the model's own prompt, each baseline, then the read-out's ceiling (the
+ * box drawn on the grid, eval_box_on_grid). */
+enum { EVAL_MAP_MODEL = 0, EVAL_MAP_CEILING = 1 + EVAL_BASELINES, EVAL_MAPS = 2 + EVAL_BASELINES };
 /* The two-finding subset compares these: own prompt, "findings", "", then each baseline. */
 enum { EVAL_TWO_OWN = 0, EVAL_TWO_GENERIC = 1, EVAL_TWO_EMPTY = 2, EVAL_TWO_BASELINE = 3,
        EVAL_TWO = 3 + EVAL_BASELINES };
@@ -37,7 +38,9 @@ typedef struct eval_results {
     const char   *generic_prompt;               /* "findings"                              */
     const char   *map_alignment;                /* "reference" or "centred" (read-out used) */
     afloc_eval_pair_metrics *pair[EVAL_MAPS];   /* (rows) each                             */
-    eval_summary_slot all[EVAL_MAPS];
+    eval_summary_slot all[EVAL_MAPS];           /* all[EVAL_MAP_CEILING] absent when the
+                                                   read-out's cell centres are unknown       */
+    eval_summary_slot *cat_model, *cat_ceiling; /* (classes) per category, no CI           */
     int32_t       two_rows;
     eval_summary_slot two[EVAL_TWO];
     int32_t       best_baseline;                /* EVAL_BASELINE_*, by two-finding pointing */

@@ -1,5 +1,6 @@
 /* test_eval_helpers.c: unit tests of the `afloc eval` helpers (src/cli/eval_*.c): the left/right
- * prompt swap, the baselines (determinism by seed, ranges, the centre prior's peak), the CSV
+ * prompt swap, the baselines (determinism by seed, ranges, the centre prior's peak), the box
+ * drawn on the grid for the read-out's ceiling (worked by hand), the CSV
  * reader on RFC 4180 corner cases (quotes, "" escapes, a line break inside a field, CRLF, a BOM,
  * columns in any order) and its errors, and the two pictures (decoded back). */
 #include <math.h>
@@ -215,11 +216,40 @@ static void test_pictures(const char *root) {
            "orange pixels (0 without it)\n", 4 * 160 + 20, 2 * 160 + 12, orange_with);
 }
 
+/* The read-out's ceiling, worked by hand: cell centres of both geometries, and the box drawn on
+ * a 4x4 grid over an 8x8 frame (each cell the share of its nearest frame pixels in the box). */
+static void test_box_on_grid(void) {
+    double c[4];
+    CHECK(eval_cell_centres(c, 4, 8, AFLOC_MAP_ALIGN_REFERENCE, 0) == 0);
+    CHECK(c[0] == 0.5 && c[1] == 2.5 && c[2] == 4.5 && c[3] == 6.5); /* (u + 0.5)·2 − 0.5 */
+    CHECK(eval_cell_centres(c, 4, 8, AFLOC_MAP_ALIGN_CENTRED_CUBIC, 64) == 0);
+    CHECK(fabs(c[1] - 16.0 * 7 / 63) < 1e-12 && c[0] == 0.0);        /* u·16·(F−1)/(up−1) */
+    CHECK(eval_cell_centres(c, 4, 8, AFLOC_MAP_ALIGN_CENTRED, 0) == 1); /* geometry unknown */
+    CHECK(eval_cell_centres(c, 4, 8, AFLOC_MAP_ALIGN_MODEL, 64) == 1);
+    /* reference centres 0.5, 2.5, 4.5, 6.5: pixels {0,1} {2,3} {4,5} {6,7} (ties go to the
+     * lower cell: pixel 1.5 does not exist, so no ties here) */
+    CHECK(eval_cell_centres(c, 4, 8, AFLOC_MAP_ALIGN_REFERENCE, 0) == 0);
+    uint8_t mask[64] = {0};
+    for (int y = 1; y < 4; y++)     /* rows 1..3, columns 2..4 */
+        for (int x = 2; x < 5; x++) mask[y * 8 + x] = 1;
+    float grid[16];
+    CHECK(eval_box_on_grid(grid, 4, mask, 8, c) == 0);
+    const float want[16] = {0, 0.5f, 0.25f, 0,   /* rows {0,1}: one box row of two */
+                            0, 1.0f, 0.5f,  0,   /* rows {2,3}: both box rows */
+                            0, 0,    0,     0,
+                            0, 0,    0,     0};
+    for (int i = 0; i < 16; i++) {
+        CHECK(grid[i] == want[i]);
+        if (grid[i] != want[i]) fprintf(stderr, "box on grid [%d]: %g, want %g\n", i, grid[i], want[i]);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *root = argc > 1 ? argv[1] : ".";
     mkdir(root, 0755);
     test_swap();
     test_baselines();
+    test_box_on_grid();
     test_dataset(root);
     test_pictures(root);
     return test_finish("evalcli_helpers");

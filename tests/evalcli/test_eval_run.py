@@ -88,6 +88,36 @@ loc = A["localization"]
 check_summary(loc["model"], "model", 8)
 for b in ("random", "center", "intensity"):
     check_summary(loc["baselines"][b], b, 8)
+# the read-out's ceiling (each box drawn on the grid): a summary like the others, far above a
+# random model, pointing at its own box on the one-finding images; per category beside the model
+check_summary(loc["ceiling"], "ceiling", 8)
+check(loc["ceiling"]["iou"]["value"] > max(loc["model"]["iou"]["value"],
+                                           *(loc["baselines"][b]["iou"]["value"] for b in ("random", "center", "intensity"))),
+      "ceiling IoU not above the model and every baseline")
+# it depends on the boxes and the read-out, not on the weights: another random model (another
+# init seed, same config) gives the same ceiling and another model row
+here = os.path.dirname(os.path.abspath(__file__))
+other = os.path.join(work, "other.safetensors")
+pi = subprocess.run([afloc, "init", other, "--vocab", os.path.join(here, "..", "model", "cli_vocab.txt"),
+                     "--config", os.path.join(here, "..", "model", "cli_config.json"), "--seed", "6"],
+                    capture_output=True, text=True, timeout=60)
+check(pi.returncode == 0, "afloc init of a second model: " + pi.stderr)
+po = subprocess.run([afloc, "eval", other, data, "--out", os.path.join(work, "O"), "--bootstrap", "200",
+                     "--seed", "7", "--json-only"], capture_output=True, text=True, timeout=120)
+check(po.returncode == 0, "eval of the second model: " + po.stderr)
+if po.returncode == 0:
+    O = load(os.path.join(work, "O"))
+    check(O["localization"]["ceiling"] == loc["ceiling"], "the ceiling depends on the weights")
+    check(O["localization"]["model"] != loc["model"], "two random models gave the same model row")
+check([c["category"] for c in loc["per_category"]] == A["categories"], "per_category order")
+check(sum(c["rows"] for c in loc["per_category"]) == 8, "per_category rows")
+for c in loc["per_category"]:
+    if c["rows"]:
+        check(c["model"] is not None and c["ceiling"] is not None and c["ceiling"]["iou"] >= c["model"]["iou"] - 1e-12,
+              f"per_category {c['category']}: {c}")
+    else:
+        check(c["model"] is None and c["ceiling"] is None, f"per_category {c['category']} without rows: {c}")
+check("ceiling: box on the grid" in pa.stdout and "IoU ceiling" in pa.stdout, "table lacks the ceiling")
 tr = A["text_reading"]
 two = tr["two_finding"]
 check(two["rows"] == 5, f"two-finding rows {two['rows']} != 5")

@@ -122,6 +122,27 @@ int main(void) {
     }
     CHECK(lo == -1.0f && hi == 1.0f);
 
+    /* ---- grid_to_frame: localize's read-out of a caller's grid ---- */
+    float *frame2 = buf + 2 * (S2 + F2);
+    CHECK_STATUS(afloc_model_grid_to_frame(model, buf, S2, NULL, frame2, F2), AFLOC_OK);
+    CHECK(memcmp(frame2, buf + S2, F2 * sizeof(float)) == 0); /* h: grid then frame, just above */
+    fill(frame2, F2);
+    CHECK_STATUS(afloc_model_grid_to_frame(NULL, buf, S2, NULL, frame2, F2), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(afloc_model_grid_to_frame(model, NULL, S2, NULL, frame2, F2), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(afloc_model_grid_to_frame(model, buf, S2, NULL, NULL, F2), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(afloc_model_grid_to_frame(model, buf, S2 - 1, NULL, frame2, F2), AFLOC_ERR_BUFFER_TOO_SMALL);
+    CHECK(strstr(afloc_last_error(), "grid_len") != NULL);
+    CHECK_STATUS(afloc_model_grid_to_frame(model, buf, S2, NULL, frame2, F2 - 1), AFLOC_ERR_BUFFER_TOO_SMALL);
+    o.normalize = 2;
+    CHECK_STATUS(afloc_model_grid_to_frame(model, buf, S2, &o, frame2, F2), AFLOC_ERR_INVALID_ARGUMENT);
+    o.normalize = 1;
+    float keep = buf[S2 - 1];
+    buf[S2 - 1] = INFINITY;
+    CHECK_STATUS(afloc_model_grid_to_frame(model, buf, S2, NULL, frame2, F2), AFLOC_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(afloc_last_error(), "is not finite") != NULL);
+    buf[S2 - 1] = keep;
+    CHECK(untouched(frame2, F2));
+
     /* one-word prompts: dropped by default (same map as ""), kept on request */
     float *a = malloc(S2 * 4), *b = malloc(S2 * 4), *c = malloc(S2 * 4);
     afloc_heatmaps ha = {.struct_size = sizeof ha, .grid = a, .grid_len = S2};

@@ -271,6 +271,29 @@ def test_localize_batch(model, gray8, rgb8):
         model.localize_batch([gray8, rgb8], [TEXT])
 
 
+def test_grid_to_frame(model, gray8):
+    """grid_to_frame is localize's read-out: localize's own raw grid gives its frame bit for
+    bit, in every read-out and with and without the normalisation; a grid of the wrong shape or
+    with a NaN is refused, and the output is the caller's (frame_size, frame_size)."""
+    s, f = model.dims.grid_side, model.dims.frame_size
+    for align in ("model", "reference", "centred", "centred_cubic"):
+        for normalize in (True, False):
+            maps = model.localize(gray8, TEXT, maps=("grid", "frame"), normalize=normalize,
+                                  map_alignment=align)
+            frame = model.grid_to_frame(maps["grid"], normalize=normalize, map_alignment=align)
+            assert frame.shape == (f, f) and np.array_equal(frame, maps["frame"]), (align, normalize)
+    # a one-hot grid peaks where its cell is drawn: cell (0, 0) at the frame's top-left corner
+    one = np.zeros((s, s), np.float32)
+    one[0, 0] = 1
+    frame = model.grid_to_frame(one, map_alignment="centred")
+    assert np.unravel_index(np.argmax(frame), frame.shape) == (0, 0) and frame.max() == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        model.grid_to_frame(np.zeros((s, s + 1), np.float32))
+    one[1, 2] = np.nan
+    with pytest.raises(afloc.AflocError, match=r"grid\[%d\] is not finite" % (s + 2)):
+        model.grid_to_frame(one)
+
+
 def test_classify_and_prompt_sets(context, config, model, gray8, rgb8):
     scores, probabilities = model.classify(gray8, PROMPTS)
     assert scores.shape == probabilities.shape == (3,)

@@ -351,6 +351,7 @@ FUNCTIONS = [
     ("afloc_model_localize", [_vp, _P(ImageView), _cp, _P(LocalizeOptions), _P(Heatmaps)], _st),
     ("afloc_model_localize_batch", [_vp, _P(_P(ImageView)), _pcp, _i32, _P(LocalizeOptions),
                                     _P(_P(Heatmaps))], _st),
+    ("afloc_model_grid_to_frame", [_vp, _pf, _sz, _P(LocalizeOptions), _pf, _sz], _st),
     ("afloc_model_classify", [_vp, _P(ImageView), _pcp, _i32, ctypes.c_float, _pf, _pf], _st),
     ("afloc_prompt_set_create", [_vp, _pcp, _i32, _pvp], _st),
     ("afloc_prompt_set_create_ensembles", [_vp, _pcp, _i32, _pi32, _i32, _pvp], _st),

@@ -601,6 +601,22 @@ class Model(_Handle):
                                                    ctypes.byref(options), map_ptrs))
         return [arrays[maps] if isinstance(maps, str) else arrays for _, arrays in pairs]
 
+    def grid_to_frame(self, grid, normalize=True, map_alignment="model"):
+        """localize's read-out applied to your own (S, S) grid (e.g. the mean of several
+        prompts' raw grids): Gaussian smoothing, drawing onto the model frame, and with normalize
+        the min-max to [-1, 1]. Returns float32 (frame_size, frame_size)."""
+        s, f = self.dims.grid_side, self.dims.frame_size
+        grid = np.ascontiguousarray(grid, dtype=np.float32)
+        if grid.shape != (s, s):
+            raise ValueError("grid must have shape (%d, %d), not %r" % (s, s, grid.shape))
+        options = self._options(normalize, False, map_alignment)
+        frame, frame_ptr = _floats(f * f)
+        with self._use() as handle:
+            _check(_lib.afloc_model_grid_to_frame(
+                handle, grid.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), grid.size,
+                ctypes.byref(options), frame_ptr, frame.size))
+        return frame.reshape(f, f)
+
     def classify(self, image, prompts, temperature=1.0, significant_bits=None):
         """Zero-shot classification: (scores, probabilities), float32 (K,) each; scores are the
         cosines of the image with each prompt, probabilities their softmax / temperature.
