@@ -338,9 +338,7 @@ afloc_status afloc_model_grid_to_frame(const afloc_model *model, const float *gr
     size_t mark = ws->used;
     float *smoothed = afloc_workspace_floats(ws, S2);
     float *scratch = afloc_workspace_floats(ws, S2);
-    float *out = afloc_workspace_floats(ws, crop2);
-    read_out(model, &o, grid, smoothed, scratch, out);
-    memcpy(frame, out, crop2 * sizeof(float));
+    read_out(model, &o, grid, smoothed, scratch, frame); /* nothing can fail from here on */
     ws->used = mark;
     afloc_workspace_release(inf->pool, ws);
     afloc_clear_error();

@@ -128,7 +128,8 @@ typedef struct eval_state {
     float        *raw, *map, *center, *frame;  /* (S, S) scratch; center: normalised prior */
     int32_t       grid_side;                /* G: side of the model's raw grid              */
     float        *grid;                     /* (G, G) the box drawn on the grid              */
-    double       *centre;                   /* (G) frame coordinate of each cell, or NULL
+    int32_t      *cell_of, *cell_width;     /* (S) nearest grid cell of each frame
+                                               coordinate, (G) coordinates per cell; NULL
                                                when the read-out's geometry is unknown       */
     uint8_t      *mask;                     /* (S, S)                                       */
     afloc_image  *image;                    /* the image of the current row                 */
@@ -226,9 +227,8 @@ static int eval_row_maps(eval_state *st, eval_results *r, int32_t i, subset *two
         score(st, st->raw, &r->pair[1 + EVAL_BASELINE_INTENSITY][i]))
         return s != AFLOC_OK ? cli_fail("eval", "afloc_eval_normalize_map", s) : 1;
     /* the read-out's ceiling: the box itself as the raw grid */
-    if (st->centre) {
-        if (eval_box_on_grid(st->grid, st->grid_side, st->mask, st->S, st->centre))
-            return cli_fail("eval", "eval_box_on_grid", AFLOC_ERR_OUT_OF_MEMORY);
+    if (st->cell_of) {
+        eval_box_on_grid(st->grid, st->grid_side, st->mask, st->S, st->cell_of, st->cell_width);
         s = afloc_model_grid_to_frame(st->m.model, st->grid,
                                       (size_t)st->grid_side * (size_t)st->grid_side, &st->loc,
                                       st->raw, st->SS);
@@ -277,20 +277,27 @@ static int eval_row_maps(eval_state *st, eval_results *r, int32_t i, subset *two
     return 0;
 }
 
-/* Summarises the rows `rows` (NULL: 0..n-1) of `pairs` into `slot`. */
-static int summarize(eval_state *st, const afloc_eval_pair_metrics *pairs, const int32_t *rows, int32_t n,
-                     eval_summary_slot *slot) {
+/* Summarises the rows `rows` (NULL: 0..n-1) of `pairs` into `slot`, with `resamples` bootstrap
+ * replicates for the CIs. */
+static int summarize_with(eval_state *st, const afloc_eval_pair_metrics *pairs, const int32_t *rows,
+                          int32_t n, int32_t resamples, eval_summary_slot *slot) {
     memset(slot, 0, sizeof *slot);
     if (n == 0) return 0;
     int32_t *cat = malloc((size_t)n * sizeof *cat);
     if (!cat) return cli_fail("eval", "summary", AFLOC_ERR_OUT_OF_MEMORY);
     for (int32_t j = 0; j < n; j++) cat[j] = st->d.row[rows ? rows[j] : j].category;
     slot->s.struct_size = sizeof slot->s;
-    afloc_status s = afloc_eval_summarize(pairs, cat, n, st->a.bootstrap, st->a.seed, &slot->s);
+    afloc_status s = afloc_eval_summarize(pairs, cat, n, resamples, st->a.seed, &slot->s);
     free(cat);
     if (s != AFLOC_OK) return cli_fail("eval", "afloc_eval_summarize", s);
     slot->present = 1;
     return 0;
+}
+
+/* summarize_with the --bootstrap resamples. */
+static int summarize(eval_state *st, const afloc_eval_pair_metrics *pairs, const int32_t *rows,
+                     int32_t n, eval_summary_slot *slot) {
+    return summarize_with(st, pairs, rows, n, st->a.bootstrap, slot);
 }
 
 /* ---- zero-shot classification ---- */
@@ -447,14 +454,22 @@ static int setup(eval_state *st, eval_results *r) {
     st->mask = malloc(st->SS);
     st->grid_side = st->m.dims.grid_side;
     st->grid = malloc((size_t)st->grid_side * (size_t)st->grid_side * sizeof(float));
-    st->centre = malloc((size_t)st->grid_side * sizeof(double));
-    if (st->centre &&
-        eval_cell_centres(st->centre, st->grid_side, st->S,
-                          st->a.align == AFLOC_MAP_ALIGN_MODEL ? st->m.map_alignment : st->a.align,
-                          st->m.upsample_size)) {
-        free(st->centre); /* the ceiling is left out (null in metrics.json) */
-        st->centre = NULL;
+    double *centre = malloc((size_t)st->grid_side * sizeof(double));
+    st->cell_of = malloc((size_t)st->S * sizeof *st->cell_of);
+    st->cell_width = malloc((size_t)st->grid_side * sizeof *st->cell_width);
+    int geometry_known = centre && st->cell_of && st->cell_width &&
+                         !eval_cell_centres(centre, st->grid_side, st->S,
+                                            st->a.align == AFLOC_MAP_ALIGN_MODEL ? st->m.map_alignment
+                                                                                 : st->a.align,
+                                            st->m.upsample_size);
+    if (geometry_known) {
+        eval_grid_cells(st->cell_of, st->cell_width, st->grid_side, st->S, centre);
+    } else { /* the ceiling is left out (null in metrics.json) */
+        free(st->cell_of);
+        free(st->cell_width);
+        st->cell_of = st->cell_width = NULL;
     }
+    free(centre);
     r->cat_model = calloc((size_t)st->d.classes, sizeof *r->cat_model);
     r->cat_ceiling = calloc((size_t)st->d.classes, sizeof *r->cat_ceiling);
     st->tiles = n < EVAL_TILES ? n : EVAL_TILES;
@@ -482,20 +497,17 @@ static int per_category(eval_state *st, eval_results *r) {
     afloc_eval_pair_metrics *pick = malloc((size_t)(n ? n : 1) * sizeof *pick);
     int rc = 0;
     if (!rows || !pick) rc = cli_fail("eval", "summary", AFLOC_ERR_OUT_OF_MEMORY);
-    int32_t bootstrap = st->a.bootstrap;
-    st->a.bootstrap = 0;
     for (int32_t k = 0; rc == 0 && k < st->d.classes; k++) {
         int32_t m = 0;
         for (int32_t i = 0; i < n; i++)
             if (st->d.row[i].category == k) rows[m++] = i;
         for (int which = 0; rc == 0 && which < 2; which++) {
             const afloc_eval_pair_metrics *all = r->pair[which ? EVAL_MAP_CEILING : EVAL_MAP_MODEL];
-            if (which && !st->centre) continue;
+            if (which && !st->cell_of) continue;
             for (int32_t j = 0; j < m; j++) pick[j] = all[rows[j]];
-            rc = summarize(st, pick, rows, m, which ? &r->cat_ceiling[k] : &r->cat_model[k]);
+            rc = summarize_with(st, pick, rows, m, 0, which ? &r->cat_ceiling[k] : &r->cat_model[k]);
         }
     }
-    st->a.bootstrap = bootstrap;
     free(rows);
     free(pick);
     return rc;
@@ -526,7 +538,7 @@ static int run(eval_state *st, eval_results *r) {
             fprintf(stderr, "afloc eval: %d/%d rows\n", (int)(i + 1), (int)n);
     }
     for (int m = 0; m < EVAL_MAPS; m++) {
-        if (m == EVAL_MAP_CEILING && !st->centre) continue;
+        if (m == EVAL_MAP_CEILING && !st->cell_of) continue;
         if (summarize(st, r->pair[m], NULL, n, &r->all[m])) goto done;
     }
     if (per_category(st, r)) goto done;
@@ -566,7 +578,8 @@ static void state_free(eval_state *st, eval_results *r) {
     free(st->tile_mask);
     afloc_image_free(st->image);
     free(st->grid);
-    free(st->centre);
+    free(st->cell_of);
+    free(st->cell_width);
     for (int m = 0; m < EVAL_MAPS; m++) free(r->pair[m]);
     free(r->cat_model);
     free(r->cat_ceiling);

@@ -2,7 +2,6 @@
 #include "eval_baselines.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 const char *const eval_baseline_name[EVAL_BASELINES] = {"random", "center", "intensity"};
@@ -52,32 +51,29 @@ int eval_cell_centres(double *centre, int32_t S, int32_t F, int32_t alignment, i
     return 0;
 }
 
-/* The cell whose centre is nearest to frame coordinate o (the first one on a tie). */
-static int32_t nearest_cell(const double *centre, int32_t S, int32_t o) {
-    int32_t best = 0;
-    for (int32_t u = 1; u < S; u++)
-        if (fabs(centre[u] - o) < fabs(centre[best] - o)) best = u;
-    return best;
+void eval_grid_cells(int32_t *cell_of, int32_t *cell_width, int32_t S, int32_t F,
+                     const double *centre) {
+    for (int32_t u = 0; u < S; u++) cell_width[u] = 0;
+    for (int32_t o = 0; o < F; o++) {
+        int32_t best = 0;
+        for (int32_t u = 1; u < S; u++)
+            if (fabs(centre[u] - o) < fabs(centre[best] - o)) best = u;
+        cell_of[o] = best;
+        cell_width[best]++;
+    }
 }
 
-int eval_box_on_grid(float *grid, int32_t S, const uint8_t *mask, int32_t F, const double *centre) {
-    size_t cells = (size_t)S * (size_t)S;
-    double *inside = calloc(2 * cells, sizeof *inside), *all = inside ? inside + cells : NULL;
-    int32_t *cell_of = malloc((size_t)F * sizeof *cell_of);
-    for (size_t c = 0; c < cells; c++) grid[c] = 0.0f;
-    if (inside && cell_of) {
-        for (int32_t o = 0; o < F; o++) cell_of[o] = nearest_cell(centre, S, o);
-        for (int32_t y = 0; y < F; y++)
-            for (int32_t x = 0; x < F; x++) {
-                size_t c = (size_t)cell_of[y] * (size_t)S + (size_t)cell_of[x];
-                all[c] += 1.0;
-                if (mask[(size_t)y * (size_t)F + (size_t)x]) inside[c] += 1.0;
-            }
-        for (size_t c = 0; c < cells; c++)
-            if (all[c] > 0) grid[c] = (float)(inside[c] / all[c]);
-    }
-    int failed = !inside || !cell_of;
-    free(inside);
-    free(cell_of);
-    return failed;
+void eval_box_on_grid(float *grid, int32_t S, const uint8_t *mask, int32_t F,
+                      const int32_t *cell_of, const int32_t *cell_width) {
+    for (size_t c = 0; c < (size_t)S * (size_t)S; c++) grid[c] = 0.0f;
+    for (int32_t y = 0; y < F; y++) /* mask pixels per cell: whole numbers, exact in float */
+        for (int32_t x = 0; x < F; x++)
+            if (mask[(size_t)y * (size_t)F + (size_t)x])
+                grid[(size_t)cell_of[y] * (size_t)S + (size_t)cell_of[x]] += 1.0f;
+    for (int32_t v = 0; v < S; v++)
+        for (int32_t u = 0; u < S; u++) {
+            double pixels = (double)cell_width[v] * (double)cell_width[u];
+            float *g = &grid[(size_t)v * (size_t)S + (size_t)u];
+            *g = pixels > 0 ? (float)((double)*g / pixels) : 0.0f;
+        }
 }

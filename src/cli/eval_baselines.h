@@ -26,17 +26,25 @@ afloc_status eval_baseline_intensity(float *map, int32_t S, const afloc_image_vi
 
 /* The read-out's ceiling, not a baseline (it knows the answer): the raw grid a perfect model
  * would give for the ground-truth `mask` (F x F frame pixels). Cell (u, v) of the S x S grid
- * holds the share of mask pixels among the frame pixels drawn nearest to it, where `centre`
- * (S values) gives the frame coordinate at which the read-out draws cell u along either axis
- * (eval_cell_centres). Passed through the model's read-out (afloc_model_grid_to_frame), it
- * shows how much of IoU, Dice, CNR and pointing the smoothing and the grid's size allow.
- * Returns 0, or 1 when out of memory (the grid is then all 0). */
-int eval_box_on_grid(float *grid, int32_t S, const uint8_t *mask, int32_t F, const double *centre);
+ * holds the share of mask pixels among the frame pixels drawn nearest to it: `cell_of` (F) and
+ * `cell_width` (S) come from eval_grid_cells. Passed through the model's read-out
+ * (afloc_model_grid_to_frame), it shows how much of IoU, Dice, CNR and pointing the smoothing
+ * and the grid's size allow. */
+void eval_box_on_grid(float *grid, int32_t S, const uint8_t *mask, int32_t F,
+                      const int32_t *cell_of, const int32_t *cell_width);
+
+/* For each frame coordinate o < F the grid cell whose centre (`centre`, S values, from
+ * eval_cell_centres) is nearest (the first one on a tie), and for each cell how many frame
+ * coordinates fall to it; the same along both axes. Computed once per evaluation. */
+void eval_grid_cells(int32_t *cell_of, int32_t *cell_width, int32_t S, int32_t F,
+                     const double *centre);
 
 /* The frame coordinates (F pixels) at which a read-out draws the S cells of a grid axis:
  * reference alignment (the paper's bilinear resize, align_corners=False) (u + 0.5)·F/S − 0.5;
  * the centred ones u·16·(F − 1)/(upsample − 1), the centre of cell u's receptive field in the
- * encoder input of side `upsample`. Returns 0, or 1 when `alignment` is not REFERENCE, CENTRED
+ * encoder input of side `upsample` (the geometry afloc.h documents for map_alignment; the
+ * library's own copy is afloc_inference_centred_step in src/inference.c, which the public API does
+ * not expose). Returns 0, or 1 when `alignment` is not REFERENCE, CENTRED
  * or CENTRED_CUBIC or a centred one lacks upsample > 1. */
 int eval_cell_centres(double *centre, int32_t S, int32_t F, int32_t alignment, int32_t upsample);
 

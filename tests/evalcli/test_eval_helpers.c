@@ -232,8 +232,12 @@ static void test_box_on_grid(void) {
     uint8_t mask[64] = {0};
     for (int y = 1; y < 4; y++)     /* rows 1..3, columns 2..4 */
         for (int x = 2; x < 5; x++) mask[y * 8 + x] = 1;
+    int32_t cell_of[8], cell_width[4];
+    eval_grid_cells(cell_of, cell_width, 4, 8, c);
+    for (int o = 0; o < 8; o++) CHECK(cell_of[o] == o / 2);
+    for (int u = 0; u < 4; u++) CHECK(cell_width[u] == 2);
     float grid[16];
-    CHECK(eval_box_on_grid(grid, 4, mask, 8, c) == 0);
+    eval_box_on_grid(grid, 4, mask, 8, cell_of, cell_width);
     const float want[16] = {0, 0.5f, 0.25f, 0,   /* rows {0,1}: one box row of two */
                             0, 1.0f, 0.5f,  0,   /* rows {2,3}: both box rows */
                             0, 0,    0,     0,
