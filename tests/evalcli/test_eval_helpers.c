@@ -1,6 +1,7 @@
 /* test_eval_helpers.c: unit tests of the `afloc eval` helpers (src/cli/eval_*.c): the left/right
  * prompt swap, the baselines (determinism by seed, ranges, the centre prior's peak), the box
- * drawn on the grid for the read-out's ceiling (worked by hand), the CSV
+ * drawn on the grid for the read-out's ceiling (worked by hand) and its cell centres against the
+ * library's read-out, the CSV
  * reader on RFC 4180 corner cases (quotes, "" escapes, a line break inside a field, CRLF, a BOM,
  * columns in any order) and its errors, and the two pictures (decoded back). */
 #include <math.h>
@@ -248,12 +249,80 @@ static void test_box_on_grid(void) {
     }
 }
 
+/* The cell centres eval_cell_centres gives against where the library's read-out actually draws
+ * each cell: a one-hot grid at (u, u) passed through afloc_model_grid_to_frame (the public
+ * read-out, normalisation off) must peak at the frame pixel nearest centre[u], in every
+ * alignment. The CLI keeps its own copy of the centred geometry (the library's is internal), so
+ * this is what catches the two drifting apart: reference and centred places differ by 15/32 of
+ * a cell, several pixels here. Sigma 0.5, so that the reflecting border of the smoothing does
+ * not pull the peak of the cell next to it outwards (at 1.5 it moves onto the border cell), and
+ * interior cells only: at the border the reference resize clamps (a plateau). Tiny random
+ * model (S = 8, frame 64). */
+static void test_cell_centres_match_library(void) {
+    const char *src = getenv("AFLOC_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/model/cli_vocab.txt", src ? src : ".");
+    size_t vocab_size = 0;
+    char *vocab = test_read_file(path, &vocab_size);
+    CHECK(vocab != NULL);
+    if (!vocab) return;
+    const char *config =
+        "{\"resnet_blocks\":[1,1,1,1],\"resnet_planes\":[8,16,32,64],\"resnet_stem\":16,"
+        "\"image_size\":64,\"crop_size\":64,\"upsample_size\":128,\"bert_layers\":1,"
+        "\"bert_hidden\":32,\"bert_heads\":4,\"bert_intermediate\":64,\"vocab_size\":101,"
+        "\"max_positions\":128,\"last_n_layers\":1,\"embedding_dim\":32,"
+        "\"gaussian_sigma\":0.5}";
+    afloc_context *ctx = NULL;
+    afloc_model *model = NULL;
+    CHECK(afloc_context_create(NULL, &ctx) == AFLOC_OK);
+    CHECK(ctx && afloc_model_create(ctx, config, vocab, vocab_size, 1, &model) == AFLOC_OK);
+    free(vocab);
+    if (!model) {
+        fprintf(stderr, "cell centres: %s\n", afloc_last_error());
+        afloc_context_free(ctx);
+        return;
+    }
+    enum { S = 8, F = 64, UP = 128 };
+    static float grid[S * S], frame[F * F];
+    const int32_t alignments[3] = {AFLOC_MAP_ALIGN_REFERENCE, AFLOC_MAP_ALIGN_CENTRED,
+                                   AFLOC_MAP_ALIGN_CENTRED_CUBIC};
+    int checked = 0;
+    for (int a = 0; a < 3; a++) {
+        double centre[S];
+        CHECK(eval_cell_centres(centre, S, F, alignments[a], UP) == 0);
+        afloc_localize_options o;
+        o.struct_size = sizeof o;
+        afloc_localize_options_default(&o);
+        o.normalize = 0;
+        o.map_alignment = alignments[a];
+        for (int u = 1; u < S - 1; u++) {
+            memset(grid, 0, sizeof grid);
+            grid[u * S + u] = 1.0f;
+            CHECK(afloc_model_grid_to_frame(model, grid, S * S, &o, frame, F * F) == AFLOC_OK);
+            int best = 0;
+            for (int i = 1; i < F * F; i++)
+                if (frame[i] > frame[best]) best = i;
+            double dy = best / F - centre[u], dx = best % F - centre[u];
+            CHECK(fabs(dy) <= 0.5 + 1e-9 && fabs(dx) <= 0.5 + 1e-9);
+            if (fabs(dy) > 0.5 + 1e-9 || fabs(dx) > 0.5 + 1e-9)
+                fprintf(stderr, "alignment %d cell %d: read-out peaks at (%d, %d), centre %.3f\n",
+                        (int)alignments[a], u, best / F, best % F, centre[u]);
+            checked++;
+        }
+    }
+    printf("cell centres: %d one-hot cells peak at the pixel nearest their centre (3 read-outs)\n",
+           checked);
+    afloc_model_free(model);
+    afloc_context_free(ctx);
+}
+
 int main(int argc, char **argv) {
     const char *root = argc > 1 ? argv[1] : ".";
     mkdir(root, 0755);
     test_swap();
     test_baselines();
     test_box_on_grid();
+    test_cell_centres_match_library();
     test_dataset(root);
     test_pictures(root);
     return test_finish("evalcli_helpers");
