@@ -40,6 +40,18 @@ static inline char *test_read_file(const char *path, size_t *size) {
     return text;
 }
 
+/* The file `relative` to the source tree (AFLOC_SOURCE_DIR, which afloc_add_test sets; the
+ * current directory without it), as test_read_file; on failure prints which path it could not
+ * read. For the tiny model fixtures under tests/model that several tests build models from. */
+static inline char *test_read_source_file(const char *relative, size_t *size) {
+    const char *source = getenv("AFLOC_SOURCE_DIR");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", source ? source : ".", relative);
+    char *text = test_read_file(path, size);
+    if (!text) fprintf(stderr, "cannot read %s\n", path);
+    return text;
+}
+
 /* The JSON object `object` with `members` (e.g. "\"key\":1") added before its closing brace, as a
  * new string (free()); NULL if `object` has no '}' or memory runs out. */
 static inline char *test_json_add(const char *object, const char *members) {

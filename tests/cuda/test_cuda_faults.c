@@ -60,16 +60,9 @@ static int fixture_open(fixture *f) {
         fprintf(stderr, "the plugin %s lacks its test hooks\n", plugin);
         return 1;
     }
-    const char *src = getenv("AFLOC_SOURCE_DIR");
-    char path[4200], vpath[4200];
-    snprintf(path, sizeof path, "%s/tests/model/cli_config.json", src ? src : ".");
-    snprintf(vpath, sizeof vpath, "%s/tests/model/cli_vocab.txt", src ? src : ".");
-    f->config = test_read_file(path, NULL);
-    f->vocab = test_read_file(vpath, &f->vocab_size);
-    if (!f->config || !f->vocab) {
-        fprintf(stderr, "cannot read %s / %s\n", path, vpath);
-        return 1;
-    }
+    f->config = test_read_source_file("tests/model/cli_config.json", NULL);
+    f->vocab = test_read_source_file("tests/model/cli_vocab.txt", &f->vocab_size);
+    if (!f->config || !f->vocab) return 1;
     for (int i = 0; i < 96 * 80; i++) f->pixels[i] = (uint8_t)((i * 37) % 251);
     f->view.struct_size = sizeof f->view;
     f->view.pixel_type = AFLOC_PIXEL_U8;

@@ -217,17 +217,10 @@ int main(void) {
     CHECK_STATUS(afloc_context_create(&o, &cpu_context), AFLOC_OK);
 
     /* ctest and scripts/gpu-check.sh set AFLOC_SOURCE_DIR to the source tree. */
-    const char *src = getenv("AFLOC_SOURCE_DIR");
-    char path[4200], vpath[4200];
-    snprintf(path, sizeof path, "%s/tests/model/cli_config.json", src ? src : ".");
-    snprintf(vpath, sizeof vpath, "%s/tests/model/cli_vocab.txt", src ? src : ".");
     size_t vocab_size = 0;
-    char *config = test_read_file(path, NULL);
-    char *vocab = test_read_file(vpath, &vocab_size);
-    if (!config || !vocab) {
-        fprintf(stderr, "cannot read the tiny config / vocabulary (%s, %s)\n", path, vpath);
-        return 1;
-    }
+    char *config = test_read_source_file("tests/model/cli_config.json", NULL);
+    char *vocab = test_read_source_file("tests/model/cli_vocab.txt", &vocab_size);
+    if (!config || !vocab) return 1;
 
     afloc_model *cpu = make_model(cpu_context, config, vocab, vocab_size);
     afloc_model *gpu = make_model(t.context, config, vocab, vocab_size);

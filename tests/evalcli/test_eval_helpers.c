@@ -259,11 +259,8 @@ static void test_box_on_grid(void) {
  * interior cells only: at the border the reference resize clamps (a plateau). Tiny random
  * model (S = 8, frame 64). */
 static void test_cell_centres_match_library(void) {
-    const char *src = getenv("AFLOC_SOURCE_DIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/model/cli_vocab.txt", src ? src : ".");
     size_t vocab_size = 0;
-    char *vocab = test_read_file(path, &vocab_size);
+    char *vocab = test_read_source_file("tests/model/cli_vocab.txt", &vocab_size);
     CHECK(vocab != NULL);
     if (!vocab) return;
     const char *config =

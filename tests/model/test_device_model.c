@@ -31,16 +31,10 @@ static void compare(const char *what, const float *got, const float *want, size_
 }
 
 int main(int argc, char **argv) {
-    const char *src = getenv("AFLOC_SOURCE_DIR");
-    char path[4200], vpath[4200];
-    snprintf(path, sizeof path, "%s/tests/model/cli_config.json", src ? src : ".");
-    snprintf(vpath, sizeof vpath, "%s/tests/model/cli_vocab.txt", src ? src : ".");
     size_t vocab_size = 0;
-    char *config = test_read_file(path, NULL), *vocab = test_read_file(vpath, &vocab_size);
-    if (!config || !vocab) {
-        fprintf(stderr, "cannot read %s / %s\n", path, vpath);
-        return 1;
-    }
+    char *config = test_read_source_file("tests/model/cli_config.json", NULL);
+    char *vocab = test_read_source_file("tests/model/cli_vocab.txt", &vocab_size);
+    if (!config || !vocab) return 1;
     /* `centred` / `cubic`: the same model with the centred heatmap read-out (config
      * map_alignment 1) or the centred cubic one (map_alignment 2) */
     if (argc > 1 && (!strcmp(argv[1], "centred") || !strcmp(argv[1], "cubic"))) {

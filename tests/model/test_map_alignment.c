@@ -89,15 +89,9 @@ static double window_midpoint(const afloc_model *m, uint8_t *base, int vertical,
 }
 
 int main(void) {
-    const char *src = getenv("AFLOC_SOURCE_DIR");
-    char vpath[4200];
-    snprintf(vpath, sizeof vpath, "%s/tests/model/cli_vocab.txt", src ? src : ".");
     size_t vocab_size = 0;
-    char *vocab = test_read_file(vpath, &vocab_size);
-    if (!vocab) {
-        fprintf(stderr, "cannot read %s\n", vpath);
-        return 1;
-    }
+    char *vocab = test_read_source_file("tests/model/cli_vocab.txt", &vocab_size);
+    if (!vocab) return 1;
     afloc_context *context = NULL;
     afloc_model *m0 = NULL, *m1 = NULL, *m2 = NULL;
     CHECK_STATUS(afloc_context_create(NULL, &context), AFLOC_OK);
