@@ -457,14 +457,13 @@ static int setup(eval_state *st, eval_results *r) {
     double *centre = malloc((size_t)st->grid_side * sizeof(double));
     st->cell_of = malloc((size_t)st->S * sizeof *st->cell_of);
     st->cell_width = malloc((size_t)st->grid_side * sizeof *st->cell_width);
-    int geometry_known = centre && st->cell_of && st->cell_width &&
-                         !eval_cell_centres(centre, st->grid_side, st->S,
-                                            st->a.align == AFLOC_MAP_ALIGN_MODEL ? st->m.map_alignment
-                                                                                 : st->a.align,
-                                            st->m.upsample_size);
-    if (geometry_known) {
+    int cells_ok = centre && st->cell_of && st->cell_width; /* else out of memory, below */
+    if (cells_ok && !eval_cell_centres(centre, st->grid_side, st->S,
+                                       st->a.align == AFLOC_MAP_ALIGN_MODEL ? st->m.map_alignment
+                                                                            : st->a.align,
+                                       st->m.upsample_size)) {
         eval_grid_cells(st->cell_of, st->cell_width, st->grid_side, st->S, centre);
-    } else { /* the ceiling is left out (null in metrics.json) */
+    } else if (cells_ok) { /* geometry unknown: the ceiling is left out (null in metrics.json) */
         free(st->cell_of);
         free(st->cell_width);
         st->cell_of = st->cell_width = NULL;
@@ -481,7 +480,7 @@ static int setup(eval_state *st, eval_results *r) {
     r->lat_swapped_hit = malloc((size_t)(n ? n : 1) * sizeof *r->lat_swapped_hit);
     int ok = st->raw && st->map && st->center && st->frame && st->generic && st->empty && st->mask &&
              st->tile_frame && st->tile_map && st->tile_mask && r->cls && r->lat_swapped_hit &&
-             st->grid && r->cat_model && r->cat_ceiling;
+             st->grid && cells_ok && r->cat_model && r->cat_ceiling;
     for (int32_t i = 0; ok && i < n; i++) r->lat_swapped_hit[i] = EVAL_NOT_SWAPPED;
     for (int m = 0; m < EVAL_MAPS; m++) ok &= (r->pair[m] = calloc((size_t)n, sizeof **r->pair)) != NULL;
     if (!ok) return cli_fail("eval", "setup", AFLOC_ERR_OUT_OF_MEMORY);
