@@ -454,3 +454,9 @@ def test_public_names_resolve():
     assert "Trainer" in afloc.__all__ and "Trainer" in afloc.__doc__
     with pytest.raises(AttributeError):
         afloc.NoSuchName
+    # The package lists the public names itself, so that `import afloc` loads nothing; this pins
+    # that list to the modules' own, so a name added to one of them cannot be left out of it.
+    from afloc import trainer
+    modules = set(api.__all__) | set(trainer.__all__) | {"LibraryNotFoundError"}
+    assert set(afloc.__all__) == modules
+    assert set(afloc._TRAINER_NAMES) == set(trainer.__all__)
