@@ -12,7 +12,7 @@
 #include "alloc.h"
 #include "cpu/cpu_ops.h"
 #include "error.h"
-#include "inference.h"
+#include "inference_plan.h"
 
 struct afloc_device_model {
     const afloc_model      *model;

@@ -1,5 +1,5 @@
 /* device_model.h: a model's inference on the CUDA backend (issue 6). When a model is created or
- * loaded on a CUDA context, its parameters and folded inference plan (inference.h) are copied to
+ * loaded on a CUDA context, its parameters and folded inference plan (inference_plan.h) are copied to
  * the device once, with a device workspace planned for `max_batch` images; the image encoder and
  * BERT then run there through the plugin's op table (device_ops.h), and the encoders in
  * image_encoder.c / text_encoder.c hand their work to the functions below. Tokenization, word

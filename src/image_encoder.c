@@ -17,7 +17,7 @@
 #include "cpu/cpu_ops.h"
 #include "device_model.h"
 #include "error.h"
-#include "inference.h"
+#include "image_encoder.h"
 
 /* ---- planning: the largest activation and conv scratch over the whole network ---- */
 

@@ -1,4 +1,4 @@
-/* inference.c: builds a model's inference plan (inference.h) once, after create/load:
+/* inference.c: builds a model's inference plan (inference_plan.h) once, after create/load:
  *  - conv1's weight (64, 3, 7, 7) summed over its 3 input channels, because the three input
  *    channels are the same gray image (MODEL.md §2.2): conv(x,x,x; W) = conv(x; W0+W1+W2);
  *  - every BatchNorm (eval mode, running statistics) folded into the conv before it
@@ -399,11 +399,6 @@ void afloc_inference_free(struct afloc_inference *inference) {
 }
 
 /* ---- helpers shared by the entry points ---- */
-
-float afloc_inference_centred_step(const struct afloc_inference *inf) {
-    if (inf->crop <= 1) return 0.0f;
-    return (float)((double)(inf->up - 1) / (16.0 * (double)(inf->crop - 1)));
-}
 
 void afloc_inference_map_to_frame(const afloc_model *model, int32_t alignment, float *frame,
                                   const float *smoothed) {

@@ -5,7 +5,7 @@
  * Every route builds the model the same way: config → parameter table (params.h) → one
  * zero-filled parameter buffer → values (initialised, or copied tensor by tensor from a file whose
  * tensors were first checked against the table: RELIABILITY rule 1, nothing sized by the file is
- * allocated before the file is validated) → tokenizer → inference plan (inference.h).
+ * allocated before the file is validated) → tokenizer → inference plan (inference_plan.h).
  *
  * Initialisation (afloc_model_create) mirrors what PyTorch does for a fresh AFLoc, module by
  * module, with our own random numbers:

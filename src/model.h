@@ -10,7 +10,7 @@
 #include "config.h"
 #include "params.h"
 
-struct afloc_inference;    /* the inference plan (folded weights, layer list), inference.h */
+struct afloc_inference;    /* the inference plan (folded weights, layer list), inference_plan.h */
 struct afloc_device_model; /* its copy on a CUDA device, device_model.h                    */
 
 struct afloc_model {

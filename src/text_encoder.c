@@ -18,7 +18,7 @@
 #include "alloc.h"
 #include "device_model.h"
 #include "error.h"
-#include "inference.h"
+#include "text_encoder.h"
 #include "text_clean.h"
 #include "text_units.h"
 #include "tokenizer.h"

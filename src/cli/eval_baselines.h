@@ -43,7 +43,7 @@ void eval_grid_cells(int32_t *cell_of, int32_t *cell_width, int32_t S, int32_t F
  * reference alignment (the paper's bilinear resize, align_corners=False) (u + 0.5)·F/S − 0.5;
  * the centred ones u·16·(F − 1)/(upsample − 1), the centre of cell u's receptive field in the
  * encoder input of side `upsample` (the geometry afloc.h documents for map_alignment; the
- * library's own copy is afloc_inference_centred_step in src/inference.c, which the public API does
+ * library's own copy is afloc_inference_centred_step in src/inference_plan.h, which the public API does
  * not expose; evalcli_helpers checks the two agree by passing one-hot grids through
  * afloc_model_grid_to_frame). Returns 0, or 1 when `alignment` is not REFERENCE, CENTRED
  * or CENTRED_CUBIC or a centred one lacks upsample > 1. */
