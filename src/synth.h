@@ -65,6 +65,37 @@ typedef struct afloc_synth_box {
     int32_t x0, y0, x1, y1;
 } afloc_synth_box;
 
+/* b clipped to the (size, size) image. */
+static inline void afloc_synth_box_clamp(afloc_synth_box *b, int32_t size) {
+    if (b->x0 < 0) b->x0 = 0;
+    if (b->y0 < 0) b->y0 = 0;
+    if (b->x1 > size) b->x1 = size;
+    if (b->y1 > size) b->y1 = size;
+}
+
+/* The box of the pixels a finding changes by at least its modality's threshold, in three steps
+ * every renderer shares: start from afloc_synth_box_none (bounds held inclusive while
+ * tracking), afloc_synth_box_add each such pixel, then afloc_synth_box_close. */
+static inline afloc_synth_box afloc_synth_box_none(int32_t size) {
+    afloc_synth_box b = {size, size, -1, -1};
+    return b;
+}
+
+static inline void afloc_synth_box_add(afloc_synth_box *b, int32_t x, int32_t y) {
+    if (x < b->x0) b->x0 = x;
+    if (y < b->y0) b->y0 = y;
+    if (x > b->x1) b->x1 = x;
+    if (y > b->y1) b->y1 = y;
+}
+
+/* The tracked box with x1, y1 exclusive; `support` (where the finding was drawn) when no pixel
+ * passed the threshold, which only a tiny image allows. */
+static inline afloc_synth_box afloc_synth_box_close(afloc_synth_box b, afloc_synth_box support) {
+    if (b.x1 < 0) return support;
+    b.x1 += 1, b.y1 += 1;
+    return b;
+}
+
 /* One row of classes.csv: a (positive, negative) prompt pair of a class. A class on several rows
  * is classified with the ensembles of its positives and of its negatives (`afloc eval`). */
 typedef struct afloc_synth_prompt {

@@ -586,17 +586,14 @@ static void support_rect(const afloc_synth_case *c, const afloc_synth_finding *f
     r->x1 = (int32_t)(u1 * (double)size) + 3;
     r->y0 = (int32_t)(v0 * (double)size) - 2;
     r->y1 = (int32_t)(v1 * (double)size) + 3;
-    if (r->x0 < 0) r->x0 = 0;
-    if (r->y0 < 0) r->y0 = 0;
-    if (r->x1 > size) r->x1 = size;
-    if (r->y1 > size) r->y1 = size;
+    afloc_synth_box_clamp(r, size);
 }
 
 /* Adds finding fi's delta to the image and records where it reaches BOX_THRESHOLD. */
 static void render_finding(const afloc_synth_case *c, int32_t fi, int32_t size, cxr_planes *pl,
                            afloc_synth_box *box) {
     const afloc_synth_finding *f = &c->findings[fi];
-    afloc_synth_box r, b = {size, size, -1, -1};
+    afloc_synth_box r, b = afloc_synth_box_none(size);
     support_rect(c, f, size, &r);
     double px = 1.0 / (double)size, edge = 1.5 * px;
     for (int32_t y = r.y0; y < r.y1; y++) {
@@ -607,19 +604,10 @@ static void render_finding(const afloc_synth_case *c, int32_t fi, int32_t size, 
             double d = finding_delta(c, f, fi, pl, i, u, v, edge);
             if (d == 0.0) continue;
             pl->image[i] += d;
-            if (absd(d) >= BOX_THRESHOLD) {
-                if (x < b.x0) b.x0 = x;
-                if (y < b.y0) b.y0 = y;
-                if (x > b.x1) b.x1 = x;
-                if (y > b.y1) b.y1 = y;
-            }
+            if (absd(d) >= BOX_THRESHOLD) afloc_synth_box_add(&b, x, y);
         }
     }
-    if (b.x1 < 0) { /* too faint to pass the threshold anywhere (tiny images): the support */
-        *box = r;
-        return;
-    }
-    box->x0 = b.x0, box->y0 = b.y0, box->x1 = b.x1 + 1, box->y1 = b.y1 + 1;
+    *box = afloc_synth_box_close(b, r);
 }
 
 static void heart_box(const afloc_synth_case *c, const afloc_synth_finding *f, int32_t size,
@@ -627,12 +615,9 @@ static void heart_box(const afloc_synth_case *c, const afloc_synth_finding *f, i
     const double *a = c->anatomy;
     double rx = a[A_HRX] * f->p[P_R], ry = a[A_HRY] * f->p[P_LEN], cx = a[A_HX] + f->p[P_DU];
     double s = (double)size;
-    int32_t x0 = (int32_t)((cx - rx) * s), x1 = (int32_t)((cx + rx) * s) + 1;
-    int32_t y0 = (int32_t)((a[A_HY] - ry) * s), y1 = (int32_t)((a[A_HY] + ry) * s) + 1;
-    box->x0 = x0 < 0 ? 0 : x0;
-    box->y0 = y0 < 0 ? 0 : y0;
-    box->x1 = x1 > size ? size : x1;
-    box->y1 = y1 > size ? size : y1;
+    box->x0 = (int32_t)((cx - rx) * s), box->x1 = (int32_t)((cx + rx) * s) + 1;
+    box->y0 = (int32_t)((a[A_HY] - ry) * s), box->y1 = (int32_t)((a[A_HY] + ry) * s) + 1;
+    afloc_synth_box_clamp(box, size);
 }
 
 static afloc_status cxr_render(const afloc_synth_case *c, int32_t size, uint32_t mask,

@@ -427,16 +427,13 @@ static void render_finding(const afloc_synth_case *c, int32_t fi, int32_t size, 
     int32_t n = plan_elements(c, fi, e);
     double px = 1.0 / (double)size, s = (double)size;
     double reach = f->p[P_SPREAD] + 1.3 * 1.8 * 1.25 * f->p[P_SIZE] + 2.0 * px;
-    int32_t rx0 = (int32_t)((f->p[P_U] - reach) * s), rx1 = (int32_t)((f->p[P_U] + reach) * s) + 1;
-    int32_t ry0 = (int32_t)((f->p[P_V] - reach) * s), ry1 = (int32_t)((f->p[P_V] + reach) * s) + 1;
-    if (rx0 < 0) rx0 = 0;
-    if (ry0 < 0) ry0 = 0;
-    if (rx1 > size) rx1 = size;
-    if (ry1 > size) ry1 = size;
-    afloc_synth_box b = {size, size, -1, -1};
-    for (int32_t y = ry0; y < ry1; y++) {
+    afloc_synth_box r = {(int32_t)((f->p[P_U] - reach) * s), (int32_t)((f->p[P_V] - reach) * s),
+                         (int32_t)((f->p[P_U] + reach) * s) + 1, (int32_t)((f->p[P_V] + reach) * s) + 1};
+    afloc_synth_box_clamp(&r, size);
+    afloc_synth_box b = afloc_synth_box_none(size);
+    for (int32_t y = r.y0; y < r.y1; y++) {
         double v = ((double)y + 0.5) * px;
-        for (int32_t x = rx0; x < rx1; x++) {
+        for (int32_t x = r.x0; x < r.x1; x++) {
             double u = ((double)x + 0.5) * px;
             double alpha = 0.0;
             for (int32_t k = 0; k < n; k++) {
@@ -455,19 +452,10 @@ static void render_finding(const afloc_synth_case *c, int32_t fi, int32_t size, 
                 double ad = d < 0.0 ? -d : d;
                 if (ad > change) change = ad;
             }
-            if (change >= BOX_THRESHOLD) {
-                if (x < b.x0) b.x0 = x;
-                if (y < b.y0) b.y0 = y;
-                if (x > b.x1) b.x1 = x;
-                if (y > b.y1) b.y1 = y;
-            }
+            if (change >= BOX_THRESHOLD) afloc_synth_box_add(&b, x, y);
         }
     }
-    if (b.x1 < 0) { /* too faint anywhere (cannot happen at 64 px and up): the support */
-        box->x0 = rx0, box->y0 = ry0, box->x1 = rx1, box->y1 = ry1;
-        return;
-    }
-    box->x0 = b.x0, box->y0 = b.y0, box->x1 = b.x1 + 1, box->y1 = b.y1 + 1;
+    *box = afloc_synth_box_close(b, r); /* the support only when too faint anywhere */
 }
 
 static afloc_status fundus_render(const afloc_synth_case *c, int32_t size, uint32_t mask,
