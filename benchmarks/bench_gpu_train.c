@@ -343,7 +343,7 @@ int main(int argc, char **argv) {
     const char *data_dir = NULL, *config_path = NULL;
     int steps = 10, warmup = 2, n_batches = 2;
     int32_t batches[MAX_BATCHES] = {64, 128};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "--data") && value) data_dir = value;
         else if (!strcmp(argv[i], "--config") && value) config_path = value;
@@ -355,7 +355,6 @@ int main(int argc, char **argv) {
                     "[--warmup W] [--batches 64,128]\n");
             return 2;
         }
-        i++;
     }
     if (steps < 1 || warmup < 0 || n_batches < 1) {
         fprintf(stderr, "bench_gpu_train: need --steps >= 1, --warmup >= 0 and a batch list\n");
