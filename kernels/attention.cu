@@ -245,7 +245,11 @@ static __global__ void attention_backward_key_kernel(float *dqkv, const float *d
  * nothing to do or the shape cannot be launched (then recorded under `where`). */
 static size_t attention_rows(afloc_device *dev, int32_t B, int32_t T, int32_t C, int32_t NH,
                              const char *where) {
-    if (afloc_cuda_failed(dev) || B <= 0 || T <= 0 || NH <= 0 || C / NH <= 0) return 0;
+    if (afloc_cuda_failed(dev) || B <= 0 || T <= 0) return 0;
+    if (NH <= 0 || C / NH <= 0) { /* the model never builds it; say so instead of doing nothing */
+        afloc_cuda_record(dev, AFLOC_ERR_INVALID_ARGUMENT, where, "the head count must be in 1..C");
+        return 0;
+    }
     const size_t rows = (size_t)B * (size_t)NH * (size_t)T;
     const size_t shared = ((size_t)C / (size_t)NH + 2 * (size_t)attention_padded(T)) * sizeof(float);
     if (rows > (size_t)INT_MAX || shared > ATTENTION_MAX_SHARED) {

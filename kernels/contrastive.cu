@@ -204,7 +204,11 @@ static void cuda_global_loss(afloc_device *dev, float *loss, float *dimage, floa
                              const float *image, const float *text, int32_t B, int32_t D,
                              float temp3, void *scratch) {
     afloc_device_scope scope(dev);
-    if (afloc_cuda_failed(dev) || B <= 0) return;
+    if (afloc_cuda_failed(dev)) return;
+    if (B <= 0) { /* no pairs: the CPU's loss is 0, and the loss is always written */
+        afloc_cuda_record_cuda(dev, cudaMemsetAsync(loss, 0, sizeof(float), dev->stream), "global_loss");
+        return;
+    }
     const size_t b = (size_t)B;
     double *G = (double *)scratch;
     double *dG = G + b * b;
@@ -212,7 +216,7 @@ static void cuda_global_loss(afloc_device *dev, float *loss, float *dimage, floa
     double *nr = ng + b, *lse = nr + b;
     global_norms_kernel<<<2 * B, ROW_THREADS, 0, dev->stream>>>(ng, image, text, B, D);
     if (AFLOC_CUDA_LAUNCHED(dev, "global_loss") != AFLOC_OK) return;
-    global_scores_kernel<<<B * B, ROW_THREADS, 0, dev->stream>>>(G, image, text, ng, nr, B, D,
+    global_scores_kernel<<<(unsigned)(b * b), ROW_THREADS, 0, dev->stream>>>(G, image, text, ng, nr, B, D,
                                                                  temp3);
     if (AFLOC_CUDA_LAUNCHED(dev, "global_loss") != AFLOC_OK) return;
     symmetric_ce_kernel<<<1, CE_THREADS, 0, dev->stream>>>(loss, dG, lse, G, B);
@@ -232,13 +236,16 @@ static void cuda_global_loss(afloc_device *dev, float *loss, float *dimage, floa
 
 /* ---- local loss kernels (P pairs of a chunk, pair p = jj·B + i) ---- */
 
-/* Wt (B, T, D) = text (B, D, T) transposed per text. Thread per output element. */
-static __global__ void transpose_text_kernel(float *wt, const float *text, int B, int D, int T) {
+/* Wt (B, T, D) = text (B, D, T) transposed per text, with the slots past a text's words set to 0:
+ * the CPU never reads them, and the dimage GEMM multiplies them by zeros, which would turn an
+ * Inf or NaN left there into NaN. Thread per output element. */
+static __global__ void transpose_text_kernel(float *wt, const float *text, const int32_t *cap_len,
+                                             int B, int D, int T) {
     const size_t total = (size_t)B * T * D;
     for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < total;
          k += (size_t)gridDim.x * blockDim.x) {
         const size_t d = k % D, t = (k / D) % T, i = k / ((size_t)D * T);
-        wt[k] = text[(i * D + d) * T + t];
+        wt[k] = (int)t < words_of(cap_len, (int)i, T) ? text[(i * D + d) * T + t] : 0.0f;
     }
 }
 
@@ -283,11 +290,12 @@ static __global__ void softmax_regions_kernel(float *alpha, const float *a1,
     }
     const float *x = a1 + row * S;
     float mx = -INFINITY;
-    for (int s = threadIdx.x; s < S; s += blockDim.x) mx = fmaxf(mx, temp1 * x[s]);
+    /* explicit roundings: the CPU rounds temp1·x before subtracting, nvcc would fuse the two */
+    for (int s = threadIdx.x; s < S; s += blockDim.x) mx = fmaxf(mx, __fmul_rn(temp1, x[s]));
     mx = block_max(mx, shf);
     double acc = 0.0;
     for (int s = threadIdx.x; s < S; s += blockDim.x) {
-        const float e = expf(temp1 * x[s] - mx);
+        const float e = expf(__fsub_rn(__fmul_rn(temp1, x[s]), mx));
         y[s] = e;
         acc += e;
     }
@@ -643,14 +651,18 @@ static void cuda_local_loss(afloc_device *dev, float *loss, float *dimage, float
                             const int32_t *cap_len, int32_t B, int32_t D, int32_t S, int32_t T,
                             float temp1, float temp2, float temp3, void *scratch) {
     afloc_device_scope scope(dev);
-    if (afloc_cuda_failed(dev) || B <= 0 || D <= 0 || S <= 0 || T <= 0) return;
+    if (afloc_cuda_failed(dev)) return;
+    if (B <= 0 || D <= 0 || S <= 0 || T <= 0) { /* as the CPU: a loss of 0 */
+        afloc_cuda_record_cuda(dev, cudaMemsetAsync(loss, 0, sizeof(float), dev->stream), "local_loss");
+        return;
+    }
     local_buf lb;
     local_carve(&lb, (char *)scratch, B, D, S, T);
     const local_shape sh = {B, D, S, T, temp1, temp2, temp3};
     const int jc_max = local_chunk_images(B, D, S, T);
     const size_t btd = (size_t)B * T * D;
     transpose_text_kernel<<<afloc_cuda_blocks(btd, ELEM_THREADS), ELEM_THREADS, 0,
-                            dev->stream>>>(lb.wt, text, B, D, T);
+                            dev->stream>>>(lb.wt, text, cap_len, B, D, T);
     if (!launched(dev)) return;
     /* sweep 1: M and the attention maps */
     for (int j0 = 0; j0 < B; j0 += jc_max) {
@@ -817,7 +829,12 @@ static void cuda_sentence_contrast_loss(afloc_device *dev, float *loss, float *d
                                         int32_t T, float temp1, float temp3, float weight,
                                         void *scratch) {
     afloc_device_scope scope(dev);
-    if (afloc_cuda_failed(dev) || B <= 0 || D <= 0 || S <= 0 || T <= 0) return;
+    if (afloc_cuda_failed(dev)) return;
+    if (B <= 0 || D <= 0 || S <= 0 || T <= 0) { /* as the CPU: a loss of 0 */
+        afloc_cuda_record_cuda(dev, cudaMemsetAsync(loss, 0, sizeof(float), dev->stream),
+                               "sentence_contrast");
+        return;
+    }
     within_buf wb;
     within_carve(&wb, (char *)scratch, D, S, T);
     if (afloc_cuda_record_cuda(dev, cudaMemsetAsync(wb.acc, 0, sizeof(double), dev->stream),
@@ -830,7 +847,7 @@ static void cuda_sentence_contrast_loss(afloc_device *dev, float *loss, float *d
         const float *v = image + i * img_n;
         const int32_t *cap_i = cap_len + i;
         transpose_text_kernel<<<afloc_cuda_blocks(td, ELEM_THREADS), ELEM_THREADS, 0,
-                                dev->stream>>>(lb->wt, text + i * txt_n, 1, D, T);
+                                dev->stream>>>(lb->wt, text + i * txt_n, cap_i, 1, D, T);
         if (!launched(dev)) return;
         chunk_forward(dev, lb, NULL, NULL, v, cap_i, &one, 0, 1);
         within_scores_kernel<<<(unsigned)(T * T), ROW_THREADS, 0, dev->stream>>>(

@@ -15,7 +15,9 @@
  *    family (implicit / precomputed implicit / explicit GEMM, direct), whose sums are ordinary
  *    fp32 dot products: FFT and Winograd change the arithmetic and the error with it.
  *  - BF16: CUDNN_TENSOR_OP_MATH with fp32 storage, which on fp32 tensors means TF32 tensor cores
- *    (10-bit mantissa inputs, fp32 accumulation); any deterministic algorithm is allowed.
+ *    (10-bit mantissa inputs, fp32 accumulation); any deterministic algorithm is allowed. cuDNN
+ *    lets the host's NVIDIA_TF32_OVERRIDE=0 turn TF32 off here (its cudnnMathType_t docs), so in
+ *    this mode, unlike FP32, convolution bits can depend on that variable (device_ops.h).
  *
  * Algorithm choice, identical in the op and in its *_scratch_bytes entry (same shapes, same mode,
  * same heuristics, so the same algorithm and workspace):
@@ -110,6 +112,13 @@ static bool conv_descs_create(afloc_device *dev, conv_descs *d, int32_t B, int32
     d->x = d->y = NULL;
     d->w = NULL;
     d->conv = NULL;
+    /* cuDNN's legacy descriptors hold int element counts: a larger tensor is refused by name
+     * here rather than as cuDNN's BAD_PARAM (the CPU twin has no such limit) */
+    const size_t limit = (size_t)INT32_MAX;
+    if ((size_t)B * C * H * W > limit || (size_t)B * OC * OH * OW > limit || (size_t)OC * C * K * K > limit) {
+        afloc_cuda_record(dev, AFLOC_ERR_LIMIT, where, "a tensor of over 2^31-1 elements (cuDNN's limit)");
+        return false;
+    }
     cudnnStatus_t s = cudnnCreateTensorDescriptor(&d->x);
     if (s == CUDNN_STATUS_SUCCESS) s = cudnnCreateTensorDescriptor(&d->y);
     if (s == CUDNN_STATUS_SUCCESS) s = cudnnCreateFilterDescriptor(&d->w);
@@ -150,7 +159,8 @@ static bool forward_algo_allowed(const afloc_device *dev, const cudnnConvolution
     if (p->status != CUDNN_STATUS_SUCCESS || p->determinism != CUDNN_DETERMINISTIC ||
         p->memory > CONV_WORKSPACE_LIMIT)
         return false;
-    if (dev->math == AFLOC_DEVICE_MATH_BF16) return true;
+    /* BF16 mode: any tensor-op math but the one that may convert fp32 data to fp16 (range 65504) */
+    if (dev->math == AFLOC_DEVICE_MATH_BF16) return p->mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
     if (p->mathType != CUDNN_FMA_MATH) return false;
     return p->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM ||
            p->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||

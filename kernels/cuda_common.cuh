@@ -10,6 +10,7 @@
 #define AFLOC_CUDA_COMMON_CUH
 
 #include <cublas_v2.h>
+#include <cuda.h> /* CUcontext, CUresult: types only; the functions come through the runtime */
 #include <cuda_runtime.h>
 #include <cudnn.h>
 #include <stdint.h>
@@ -32,6 +33,7 @@ struct afloc_conv_algo {
 
 struct afloc_device {
     int32_t        ordinal;
+    CUcontext      context;       /* ordinal's primary context (create); NULL if unknown  */
     int32_t        math;          /* AFLOC_DEVICE_MATH_*                                 */
     int32_t        sm_count;      /* multiprocessors, for grid sizing                     */
     cudaStream_t   stream;
@@ -75,17 +77,41 @@ int afloc_cuda_alloc_injected(void);
 /* True when the handle already failed: ops return early instead of queueing more work. */
 static inline bool afloc_cuda_failed(const afloc_device *dev) { return dev->lost != 0; }
 
-/* Makes dev's GPU current for the scope and restores the caller's device after. */
+/* cuCtxGetCurrent and cuCtxSetCurrent, resolved once through the runtime's driver entry points
+ * (the plugin does not link libcuda); NULL when the driver does not offer them (device.cu). */
+struct afloc_cuda_context_api {
+    CUresult (*get)(CUcontext *);
+    CUresult (*set)(CUcontext);
+};
+const afloc_cuda_context_api *afloc_cuda_context_api_get(void);
+
+/* Makes dev's GPU current for the scope and gives the caller back exactly the CUDA context it had
+ * (RELIABILITY T21): its own context, another device's, or none at all. Restoring a device
+ * index instead would bind the primary context of device 0 on a thread that had none, and could
+ * leave an error behind (exclusive compute mode) that the next op would take for its own. */
 struct afloc_device_scope {
-    int previous;
-    explicit afloc_device_scope(const afloc_device *dev) : previous(-1) {
-        if (cudaGetDevice(&previous) != cudaSuccess) previous = -1;
-        if (previous != dev->ordinal) cudaSetDevice(dev->ordinal);
+    const afloc_cuda_context_api *api;
+    CUcontext previous = NULL;
+    int previous_device = -1;
+    bool restore = false;
+    explicit afloc_device_scope(const afloc_device *dev) : api(afloc_cuda_context_api_get()) {
+        if (api && api->get(&previous) != CUDA_SUCCESS) api = NULL;
+        if (api) {
+            if (dev->context && previous == dev->context) return;
+            restore = true;
+            if (dev->context && api->set(dev->context) == CUDA_SUCCESS) return;
+        } else {
+            if (cudaGetDevice(&previous_device) != cudaSuccess) previous_device = -1;
+            if (previous_device == dev->ordinal) return;
+            restore = previous_device >= 0;
+        }
+        if (cudaSetDevice(dev->ordinal) != cudaSuccess)
+            (void)cudaGetLastError(); /* the op's own calls then fail, under its name */
     }
     ~afloc_device_scope() {
-        int now = -1;
-        if (previous >= 0 && cudaGetDevice(&now) == cudaSuccess && now != previous)
-            cudaSetDevice(previous);
+        if (!restore) return;
+        if (api) api->set(previous);
+        else if (cudaSetDevice(previous_device) != cudaSuccess) (void)cudaGetLastError();
     }
 };
 

@@ -11,8 +11,12 @@
 
 void afloc_cuda_record(afloc_device *dev, afloc_status status, const char *where,
                        const char *what) {
+    /* The first error is kept, except that the error that loses the device replaces an earlier
+     * one: its name is what a host needs to see (often a cuBLAS or cuDNN call saw it first as a
+     * plain execution failure). */
+    const int newly_lost = status == AFLOC_ERR_DEVICE_LOST && !dev->lost;
     if (status == AFLOC_ERR_DEVICE_LOST) dev->lost = 1;
-    if (dev->first_error != AFLOC_OK) return;
+    if (dev->first_error != AFLOC_OK && !newly_lost) return;
     dev->first_error = status;
     snprintf(dev->text, sizeof dev->text, "%s: %s", where, what);
 }
@@ -31,8 +35,13 @@ static int is_sticky(cudaError_t error) {
     case cudaErrorECCUncorrectable:
     case cudaErrorAssert:
     case cudaErrorLaunchTimeout:
-    case cudaErrorDevicesUnavailable:
+    case cudaErrorContained:           /* error containment (NVLink, some hardware faults) */
+    case cudaErrorTensorMemoryLeak:
+    case cudaErrorMpsClientTerminated:
+    case cudaErrorExternalDevice:
         return 1;
+    /* not cudaErrorDevicesUnavailable: "busy or unavailable at the current time" (exclusive
+     * compute mode), which a later call may not meet */
     default:
         return 0;
     }
@@ -57,12 +66,41 @@ void afloc_cuda_record_cublas(afloc_device *dev, cublasStatus_t status, const ch
                       where, what);
 }
 
+/* cuDNN 9 reports a failed allocation as one of two codes: host (the old ALLOC_FAILED is now an
+ * alias of it) or device. */
+static int cudnn_out_of_memory(cudnnStatus_t status) {
+    return status == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED ||
+           status == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
+}
+
 void afloc_cuda_record_cudnn(afloc_device *dev, cudnnStatus_t status, const char *where) {
     char what[160];
     snprintf(what, sizeof what, "cuDNN %s", cudnnGetErrorString(status));
-    afloc_cuda_record(dev, status == CUDNN_STATUS_ALLOC_FAILED ? AFLOC_ERR_OUT_OF_MEMORY
-                                                               : AFLOC_ERR_INTERNAL,
+    afloc_cuda_record(dev, cudnn_out_of_memory(status) ? AFLOC_ERR_OUT_OF_MEMORY : AFLOC_ERR_INTERNAL,
                       where, what);
+}
+
+/* ---- the caller's CUDA context (afloc_device_scope) ---- */
+
+static afloc_cuda_context_api resolve_context_api(void) {
+    afloc_cuda_context_api api = {NULL, NULL};
+    void *get = NULL, *set = NULL;
+    cudaDriverEntryPointQueryResult found_get = cudaDriverEntryPointSymbolNotFound, found_set = found_get;
+    if (cudaGetDriverEntryPointByVersion("cuCtxGetCurrent", &get, 4000, cudaEnableDefault, &found_get) ==
+            cudaSuccess &&
+        cudaGetDriverEntryPointByVersion("cuCtxSetCurrent", &set, 4000, cudaEnableDefault, &found_set) ==
+            cudaSuccess &&
+        found_get == cudaDriverEntryPointSuccess && found_set == cudaDriverEntryPointSuccess && get && set) {
+        api.get = (CUresult(*)(CUcontext *))get;
+        api.set = (CUresult(*)(CUcontext))set;
+    }
+    (void)cudaGetLastError(); /* no driver: the scope falls back to device indices */
+    return api;
+}
+
+const afloc_cuda_context_api *afloc_cuda_context_api_get(void) {
+    static const afloc_cuda_context_api api = resolve_context_api(); /* thread-safe (C++11) */
+    return api.get && api.set ? &api : NULL;
 }
 
 /* ---- the handle ---- */
@@ -123,6 +161,9 @@ static afloc_status create_handle(afloc_device **out, int32_t ordinal, int32_t m
     if ((e = cudaGetDeviceProperties(&prop, ordinal)) != cudaSuccess) failed = "cudaGetDeviceProperties";
     else if ((e = cudaStreamCreateWithFlags(&dev->stream, cudaStreamNonBlocking)) != cudaSuccess)
         failed = "cudaStreamCreate";
+    /* the stream made the runtime bind ordinal's primary context: remember it for the scopes */
+    const afloc_cuda_context_api *context_api = afloc_cuda_context_api_get();
+    if (!failed && context_api && context_api->get(&dev->context) != CUDA_SUCCESS) dev->context = NULL;
     if (failed) {
         snprintf(detail, sizeof detail, "%s", cudaGetErrorName(e));
         if (e == cudaErrorMemoryAllocation) status = AFLOC_ERR_OUT_OF_MEMORY;
@@ -146,7 +187,10 @@ static afloc_status create_handle(afloc_device **out, int32_t ordinal, int32_t m
             dev->cudnn = NULL;
             failed = "cudnnCreate";
             snprintf(detail, sizeof detail, "%s", cudnnGetErrorString(ds));
-            if (ds == CUDNN_STATUS_ALLOC_FAILED) status = AFLOC_ERR_OUT_OF_MEMORY;
+            if (cudnn_out_of_memory(ds)) status = AFLOC_ERR_OUT_OF_MEMORY;
+            else if (ds == CUDNN_STATUS_NOT_SUPPORTED_ARCH_MISMATCH ||
+                     ds == CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED)
+                status = AFLOC_ERR_BACKEND_UNAVAILABLE;
         } else if ((ds = cudnnSetStream(dev->cudnn, dev->stream)) != CUDNN_STATUS_SUCCESS) {
             failed = "cudnnSetStream";
             snprintf(detail, sizeof detail, "%s", cudnnGetErrorString(ds));
@@ -215,8 +259,11 @@ static afloc_status device_alloc(afloc_device *dev, void **ptr, size_t bytes) {
 static void device_release(afloc_device *dev, void *ptr) {
     if (!ptr) return;
     afloc_device_scope scope(dev);
-    cudaStreamSynchronize(dev->stream);
-    cudaFree(ptr);
+    cudaError_t e = cudaStreamSynchronize(dev->stream);
+    const cudaError_t freed = cudaFree(ptr);
+    if (e == cudaSuccess) e = freed;
+    if (is_sticky(e)) afloc_cuda_record_cuda(dev, e, "release");
+    (void)cudaGetLastError(); /* a failure ignored here must not be charged to the next op */
 }
 
 static afloc_status device_upload(afloc_device *dev, void *dst, const void *src, size_t bytes) {
@@ -281,7 +328,10 @@ static double device_elapsed(afloc_device *dev, int32_t a, int32_t b) {
     if (afloc_cuda_record_cuda(dev, cudaEventSynchronize(dev->events[b]), "elapsed") != AFLOC_OK)
         return -1.0;
     float ms = 0.0f;
-    if (cudaEventElapsedTime(&ms, dev->events[a], dev->events[b]) != cudaSuccess) return -1.0;
+    if (cudaEventElapsedTime(&ms, dev->events[a], dev->events[b]) != cudaSuccess) {
+        (void)cudaGetLastError(); /* e.g. event a never marked: no time, and not the next op's error */
+        return -1.0;
+    }
     return (double)ms / 1000.0;
 }
 
@@ -330,8 +380,10 @@ static void device_graph_launch(afloc_device *dev, void *graph) {
 static void device_graph_free(afloc_device *dev, void *graph) {
     if (!graph) return;
     afloc_device_scope scope(dev);
-    cudaStreamSynchronize(dev->stream);
+    const cudaError_t e = cudaStreamSynchronize(dev->stream);
     cudaGraphExecDestroy((cudaGraphExec_t)graph);
+    if (is_sticky(e)) afloc_cuda_record_cuda(dev, e, "graph_free");
+    (void)cudaGetLastError(); /* as in release: not the next op's error */
 }
 
 extern "C" void afloc_cuda_register_device(afloc_device_ops *ops) {

@@ -15,9 +15,13 @@
  * Dimension letters: B batch, C channels, H W input side, OH OW output side, K window side. */
 #include "cuda_common.cuh"
 
-/* Output side of a pooling window, as afloc_conv_out_size: (n + 2·pad − K) / stride + 1. */
+/* Output side of a pooling window, as afloc_conv_out_size: (n + 2·pad − K) / stride + 1, and 0
+ * when no window fits (C's division truncates towards zero, so -1 / 2 + 1 would give 1 where the
+ * CPU, and the caller's buffer, have none). */
 static int32_t pool_out_size(int32_t n, int32_t k, int32_t stride, int32_t pad) {
-    return (n + 2 * pad - k) / stride + 1;
+    const int32_t span = n + 2 * pad - k;
+    if (span < 0 || stride <= 0) return 0;
+    return span / stride + 1;
 }
 
 /* ---- kernels ---- */

@@ -14,7 +14,8 @@
 #   2. every CUDA test binary (test_cuda_*: each op against its CPU twin, the device handle, the
 #      whole model CUDA vs CPU with CUDA-graph replays, the device training step vs the CPU step:
 #      test_cuda_train; injected device OOM and a poisoned context in child processes:
-#      test_cuda_faults), with a PASS/FAIL/SKIP line each;
+#      test_cuda_faults; the caller's own CUDA context, or none, given back: test_cuda_context),
+#      with a PASS/FAIL/SKIP line each;
 #   3. compute-sanitizer memcheck on a reduced set (device with graph capture, softmax, attention,
 #      contrastive, text aggregation, resize and the centred map read-out) and racecheck on
 #      attention (shared-memory kernels);

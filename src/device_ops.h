@@ -18,9 +18,11 @@
  *
  * Numeric modes: AFLOC_DEVICE_MATH_FP32 is the parity mode (plain fp32 everywhere, TF32 off in
  * cuBLAS and cuDNN, set in code, never taken from environment variables such as
- * NVIDIA_TF32_OVERRIDE). AFLOC_DEVICE_MATH_BF16 lets GEMMs and convolutions use bf16 tensor
- * cores (inputs rounded to bf16, fp32 accumulation, fp32 storage); the elementwise and reduction
- * kernels stay fp32. */
+ * NVIDIA_TF32_OVERRIDE). AFLOC_DEVICE_MATH_BF16 lets GEMMs use bf16 tensor cores (inputs rounded
+ * to bf16, fp32 accumulation, fp32 storage) and convolutions TF32 tensor cores (cuDNN's tensor-op
+ * math on fp32 tensors, a 10-bit mantissa); the elementwise and reduction kernels stay fp32. The
+ * one environment dependence left is there: cuDNN documents that NVIDIA_TF32_OVERRIDE=0 turns
+ * TF32 off for tensor-op math, so bf16-mode convolutions (not fp32 mode) can change with it. */
 #ifndef AFLOC_DEVICE_OPS_H
 #define AFLOC_DEVICE_OPS_H
 

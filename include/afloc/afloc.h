@@ -87,10 +87,12 @@ typedef enum afloc_backend {
 typedef enum afloc_precision {
     AFLOC_PRECISION_FP32 = 0, /* plain fp32 everywhere, TF32 off (set in code, whatever the
                                  environment says): the mode that matches the CPU backend   */
-    AFLOC_PRECISION_BF16 = 1  /* CUDA: GEMMs and convolutions on bf16 tensor cores (inputs
-                                 rounded to bf16, fp32 accumulation and storage), the other
-                                 kernels fp32; faster, with errors of bf16's 8-bit mantissa.
-                                 A CPU context computes fp32 whatever this says            */
+    AFLOC_PRECISION_BF16 = 1  /* CUDA: GEMMs on bf16 tensor cores (inputs rounded to bf16,
+                                 fp32 accumulation and storage) and convolutions on TF32
+                                 tensor cores (which NVIDIA_TF32_OVERRIDE=0 turns off, cuDNN's
+                                 rule), the other kernels fp32; faster, with errors of bf16's
+                                 8-bit mantissa. A CPU context computes fp32 whatever this
+                                 says                                                       */
 } afloc_precision;
 
 /* Diagnostics: the library never prints; it calls this if set. `level` 0 debug, 1 info,

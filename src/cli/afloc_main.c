@@ -13,7 +13,7 @@ static const char usage[] =
     "usage: afloc [--precision fp32|bf16] <command> [options]\n"
     "\n"
     "  --precision P        numeric mode on a CUDA device: fp32 (default; matches the CPU) or\n"
-    "                       bf16 (bf16 tensor-core GEMMs and convolutions); the CPU computes fp32\n"
+    "                       bf16 (bf16 tensor-core GEMMs, TF32 convolutions); the CPU computes fp32\n"
     "\n"
     "commands:\n"
     "  version              print the library version\n"

@@ -258,6 +258,27 @@ int main(void) {
     for (size_t k = 0; k < sizeof within / sizeof within[0]; k++)
         test_within(&t, &within[k], k == 1 ? 0.3f : 1.0f, 2000 + 10 * k);
 
+    /* empty sizes: as on the CPU, each loss is 0 and is written (a stale value must not stay) */
+    {
+        const float stale[1] = {7.0f};
+        float *d_loss = cuda_test_upload(&t, stale, 1), back[1] = {-1.0f};
+        int32_t *d_cap = cuda_test_upload_i32(&t, cap_a, 2);
+        float *d_any = (float *)cuda_test_alloc(&t, 64 * sizeof(float));
+        t.ops->global_loss(t.dev, d_loss, NULL, NULL, d_any, d_any, 0, 8, 10.0f, NULL);
+        cuda_test_download(&t, back, d_loss, 1);
+        CHECK(back[0] == 0.0f);
+        CHECK(t.ops->upload(t.dev, d_loss, stale, sizeof stale) == AFLOC_OK);
+        t.ops->local_loss(t.dev, d_loss, NULL, NULL, NULL, d_any, d_any, d_cap, 2, 8, 0, 4, 4.0f,
+                          5.0f, 10.0f, NULL);
+        cuda_test_download(&t, back, d_loss, 1);
+        CHECK(back[0] == 0.0f);
+        CHECK(t.ops->upload(t.dev, d_loss, stale, sizeof stale) == AFLOC_OK);
+        t.ops->sentence_contrast_loss(t.dev, d_loss, NULL, NULL, d_any, d_any, d_cap, 0, 8, 6, 4,
+                                      4.0f, 10.0f, 1.0f, NULL);
+        cuda_test_download(&t, back, d_loss, 1);
+        CHECK(back[0] == 0.0f);
+    }
+
     /* the scratch at a training shape (no run): B 64, D 768, S 1444, T 64 */
     const size_t big = t.ops->local_loss_scratch_bytes(t.dev, 64, 768, 1444, 64);
     printf("local_loss scratch at B64 D768 S1444 T64: %.3g GB\n", big / 1e9);

@@ -1,7 +1,8 @@
 /* test_cuda_device.c: the device handle's memory and error model (RELIABILITY.md): copies round
  * trip exactly, an impossible allocation gives OUT_OF_MEMORY and the handle stays usable, bad
- * arguments are refused, math modes switch, event timing works, CUDA graphs capture and replay
- * (and a broken capture fails cleanly), and the host's current device is left alone. */
+ * arguments are refused, math modes switch, event timing works (and a failed timing is not
+ * charged to the next op), CUDA graphs capture and replay (and a broken capture fails cleanly).
+ * That the host's CUDA context is left alone is test_cuda_context's. */
 #include "cuda_test.h"
 
 int main(void) {
@@ -45,6 +46,10 @@ int main(void) {
     double seconds = ops->elapsed(t.dev, a, b);
     CHECK(seconds >= 0.0 && seconds < 10.0);
     CHECK(ops->elapsed(t.dev, -1, b) < 0.0);
+    /* an event never marked has no time; that failure is elapsed's, not the next op's */
+    CHECK(ops->elapsed(t.dev, a, b + 1) < 0.0);
+    ops->relu_forward(t.dev, d2, d, n);
+    CHECK(ops->sync(t.dev) == AFLOC_OK);
 
     /* CUDA graphs: captured ops do not run until launched; a replay reads the buffers' current
      * values; a capture broken by an op that cannot be captured (a sync) fails cleanly and

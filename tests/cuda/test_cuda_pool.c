@@ -1,7 +1,9 @@
 /* test_cuda_pool.c: kernels/pool.cu against src/cpu/pool.c on the same random inputs: max pooling
  * forward/backward and global average pooling forward/backward. Shapes: the ResNet stem pool
  * (2, 64, 150, 150, K3, s2, p1) at 299 px, a 5x5 plane with the same window, odd planes, a window
- * with stride > K (pixels no window covers), K = 1; global pools (2, 2048, 10, 10) (ResNet-50's
+ * with stride > K (pixels no window covers), K = 1, a window larger than the padded plane in one
+ * direction (no output: the device once counted one, -1 / 2 + 1, and wrote past the buffer);
+ * global pools (2, 2048, 10, 10) (ResNet-50's
  * last stage at 299 px), (3, 5, 1, 1) and an odd (2, 3, 7, 9). Max-pool inputs are quantised to
  * multiples of 1/8 in [-2, 2], so most windows hold equal maxima and the argmax tie rule (first in
  * row-major scan) decides where each gradient goes; one small plane also holds NaNs and a window
@@ -132,6 +134,7 @@ int main(void) {
     test_maxpool(&t, 1, 2, 11, 8, 2, 3, 0, 0); /* stride > K: rows/columns no window covers */
     test_maxpool(&t, 3, 2, 4, 6, 1, 1, 0, 0);
     test_maxpool(&t, 1, 1, 1, 1, 3, 2, 1, 0);
+    test_maxpool(&t, 1, 2, 3, 4, 4, 2, 0, 0); /* no window fits the 3 rows: OH 0, dinput unchanged */
 
     test_avgpool(&t, 2, 2048, 10, 10);
     test_avgpool(&t, 3, 5, 1, 1);

@@ -332,7 +332,7 @@ class Context(_Handle):
     call, 0 = all cores. ``log``: optional callable(level, message) for diagnostics (0 debug,
     1 info, 2 warning), possibly called from other threads; exceptions in it are swallowed.
     ``precision``: "fp32" (default, matches the CPU) or "bf16" (CUDA: bf16 tensor-core GEMMs and
-    convolutions; a CPU context computes fp32 either way). Closing a context closes the models
+    TF32 convolutions; a CPU context computes fp32 either way). Closing a context closes the models
     made from it."""
 
     _free = staticmethod(_lib.afloc_context_free)
