@@ -194,6 +194,12 @@ static size_t global_scratch(int32_t B) {
     return align256(2 * b * b * sizeof(double)) + align256(4 * b * sizeof(double));
 }
 
+/* A loss over empty sizes is 0, as on the CPU; it is written all the same, so that no stale value
+ * stays in the caller's buffer. */
+static void write_zero_loss(afloc_device *dev, float *loss, const char *where) {
+    afloc_cuda_record_cuda(dev, cudaMemsetAsync(loss, 0, sizeof(float), dev->stream), where);
+}
+
 static size_t cuda_global_loss_scratch_bytes(afloc_device *dev, int32_t B, int32_t D) {
     (void)dev;
     (void)D;
@@ -205,8 +211,8 @@ static void cuda_global_loss(afloc_device *dev, float *loss, float *dimage, floa
                              float temp3, void *scratch) {
     afloc_device_scope scope(dev);
     if (afloc_cuda_failed(dev)) return;
-    if (B <= 0) { /* no pairs: the CPU's loss is 0, and the loss is always written */
-        afloc_cuda_record_cuda(dev, cudaMemsetAsync(loss, 0, sizeof(float), dev->stream), "global_loss");
+    if (B <= 0) {
+        write_zero_loss(dev, loss, "global_loss");
         return;
     }
     const size_t b = (size_t)B;
@@ -216,8 +222,8 @@ static void cuda_global_loss(afloc_device *dev, float *loss, float *dimage, floa
     double *nr = ng + b, *lse = nr + b;
     global_norms_kernel<<<2 * B, ROW_THREADS, 0, dev->stream>>>(ng, image, text, B, D);
     if (AFLOC_CUDA_LAUNCHED(dev, "global_loss") != AFLOC_OK) return;
-    global_scores_kernel<<<(unsigned)(b * b), ROW_THREADS, 0, dev->stream>>>(G, image, text, ng, nr, B, D,
-                                                                 temp3);
+    global_scores_kernel<<<(unsigned)(b * b), ROW_THREADS, 0, dev->stream>>>(G, image, text, ng,
+                                                                              nr, B, D, temp3);
     if (AFLOC_CUDA_LAUNCHED(dev, "global_loss") != AFLOC_OK) return;
     symmetric_ce_kernel<<<1, CE_THREADS, 0, dev->stream>>>(loss, dG, lse, G, B);
     if (AFLOC_CUDA_LAUNCHED(dev, "global_loss") != AFLOC_OK) return;
@@ -652,8 +658,8 @@ static void cuda_local_loss(afloc_device *dev, float *loss, float *dimage, float
                             float temp1, float temp2, float temp3, void *scratch) {
     afloc_device_scope scope(dev);
     if (afloc_cuda_failed(dev)) return;
-    if (B <= 0 || D <= 0 || S <= 0 || T <= 0) { /* as the CPU: a loss of 0 */
-        afloc_cuda_record_cuda(dev, cudaMemsetAsync(loss, 0, sizeof(float), dev->stream), "local_loss");
+    if (B <= 0 || D <= 0 || S <= 0 || T <= 0) {
+        write_zero_loss(dev, loss, "local_loss");
         return;
     }
     local_buf lb;
@@ -830,9 +836,8 @@ static void cuda_sentence_contrast_loss(afloc_device *dev, float *loss, float *d
                                         void *scratch) {
     afloc_device_scope scope(dev);
     if (afloc_cuda_failed(dev)) return;
-    if (B <= 0 || D <= 0 || S <= 0 || T <= 0) { /* as the CPU: a loss of 0 */
-        afloc_cuda_record_cuda(dev, cudaMemsetAsync(loss, 0, sizeof(float), dev->stream),
-                               "sentence_contrast");
+    if (B <= 0 || D <= 0 || S <= 0 || T <= 0) {
+        write_zero_loss(dev, loss, "sentence_contrast");
         return;
     }
     within_buf wb;

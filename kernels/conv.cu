@@ -41,12 +41,6 @@
  * there below it. */
 static const size_t CONV_WORKSPACE_LIMIT = (size_t)512 << 20;
 
-/* Output side, as afloc_conv_out_size (src/cpu/conv.c): 0 when no window fits. */
-static int32_t conv_out_size(int32_t n, int32_t k, int32_t stride, int32_t pad) {
-    const int32_t span = n + 2 * pad - k;
-    if (span < 0 || stride <= 0) return 0;
-    return span / stride + 1;
-}
 
 /* ---- kernels ---- */
 
@@ -281,7 +275,8 @@ static bool conv_shape_ok(int32_t B, int32_t C, int32_t OC, int32_t K, int32_t O
 static size_t cuda_conv2d_scratch_bytes(afloc_device *dev, int32_t B, int32_t C, int32_t H,
                                         int32_t W, int32_t OC, int32_t K, int32_t stride,
                                         int32_t pad) {
-    const int32_t OH = conv_out_size(H, K, stride, pad), OW = conv_out_size(W, K, stride, pad);
+    const int32_t OH = afloc_cuda_out_size(H, K, stride, pad);
+    const int32_t OW = afloc_cuda_out_size(W, K, stride, pad);
     if (afloc_cuda_failed(dev) || !conv_shape_ok(B, C, OC, K, OH, OW)) return 0;
     afloc_device_scope scope(dev);
     conv_descs d;
@@ -301,7 +296,8 @@ static void cuda_conv2d_forward(afloc_device *dev, float *out, const float *in,
                                 int32_t relu, int32_t B, int32_t C, int32_t H, int32_t W,
                                 int32_t OC, int32_t K, int32_t stride, int32_t pad,
                                 void *scratch) {
-    const int32_t OH = conv_out_size(H, K, stride, pad), OW = conv_out_size(W, K, stride, pad);
+    const int32_t OH = afloc_cuda_out_size(H, K, stride, pad);
+    const int32_t OW = afloc_cuda_out_size(W, K, stride, pad);
     if (afloc_cuda_failed(dev) || B <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
     afloc_device_scope scope(dev);
     const size_t plane = (size_t)OH * (size_t)OW;
@@ -338,7 +334,8 @@ static void cuda_conv2d_forward(afloc_device *dev, float *out, const float *in,
 static size_t cuda_conv2d_backward_scratch_bytes(afloc_device *dev, int32_t B, int32_t C,
                                                  int32_t H, int32_t W, int32_t OC, int32_t K,
                                                  int32_t stride, int32_t pad) {
-    const int32_t OH = conv_out_size(H, K, stride, pad), OW = conv_out_size(W, K, stride, pad);
+    const int32_t OH = afloc_cuda_out_size(H, K, stride, pad);
+    const int32_t OW = afloc_cuda_out_size(W, K, stride, pad);
     if (afloc_cuda_failed(dev) || !conv_shape_ok(B, C, OC, K, OH, OW)) return 0;
     afloc_device_scope scope(dev);
     conv_descs d;
@@ -356,7 +353,8 @@ static void cuda_conv2d_backward(afloc_device *dev, float *dinput, float *dweigh
                                  const float *dout, const float *input, const float *weight,
                                  int32_t B, int32_t C, int32_t H, int32_t W, int32_t OC,
                                  int32_t K, int32_t stride, int32_t pad, void *scratch) {
-    const int32_t OH = conv_out_size(H, K, stride, pad), OW = conv_out_size(W, K, stride, pad);
+    const int32_t OH = afloc_cuda_out_size(H, K, stride, pad);
+    const int32_t OW = afloc_cuda_out_size(W, K, stride, pad);
     if (afloc_cuda_failed(dev) || !conv_shape_ok(B, C, OC, K, OH, OW)) return;
     afloc_device_scope scope(dev);
     const size_t plane = (size_t)OH * (size_t)OW;

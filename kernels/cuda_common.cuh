@@ -115,6 +115,15 @@ struct afloc_device_scope {
     }
 };
 
+/* Output side of a K-window at `stride` and `pad`, as afloc_conv_out_size (src/cpu/conv.c) and
+ * the caller's buffers: 0 when no window fits (C's division truncates towards zero, so the bare
+ * formula would count one window for a span of -1). Convolution and pooling both use it. */
+static inline int32_t afloc_cuda_out_size(int32_t n, int32_t k, int32_t stride, int32_t pad) {
+    const int32_t span = n + 2 * pad - k;
+    if (span < 0 || stride <= 0) return 0;
+    return span / stride + 1;
+}
+
 /* Grid size for a grid-stride loop over n elements with `threads` per block, capped so that a
  * huge n does not exceed the grid limit (the loop covers the rest). */
 static inline unsigned afloc_cuda_blocks(size_t n, unsigned threads) {

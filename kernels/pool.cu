@@ -15,15 +15,6 @@
  * Dimension letters: B batch, C channels, H W input side, OH OW output side, K window side. */
 #include "cuda_common.cuh"
 
-/* Output side of a pooling window, as afloc_conv_out_size: (n + 2·pad − K) / stride + 1, and 0
- * when no window fits (C's division truncates towards zero, so -1 / 2 + 1 would give 1 where the
- * CPU, and the caller's buffer, have none). */
-static int32_t pool_out_size(int32_t n, int32_t k, int32_t stride, int32_t pad) {
-    const int32_t span = n + 2 * pad - k;
-    if (span < 0 || stride <= 0) return 0;
-    return span / stride + 1;
-}
-
 /* ---- kernels ---- */
 
 /* Row-major index (within the plane) of the maximum of window (oy, ox), chosen as the CPU does:
@@ -148,8 +139,8 @@ static void cuda_maxpool2d_forward(afloc_device *dev, float *out, const float *i
                                    int32_t pad) {
     if (afloc_cuda_failed(dev)) return;
     if (B <= 0 || C <= 0 || H <= 0 || W <= 0 || K <= 0 || stride <= 0) return;
-    const int32_t OH = pool_out_size(H, K, stride, pad);
-    const int32_t OW = pool_out_size(W, K, stride, pad);
+    const int32_t OH = afloc_cuda_out_size(H, K, stride, pad);
+    const int32_t OW = afloc_cuda_out_size(W, K, stride, pad);
     if (OH <= 0 || OW <= 0) return;
     afloc_device_scope scope(dev);
     const size_t n = (size_t)B * (size_t)C * (size_t)OH * (size_t)OW;
@@ -163,8 +154,8 @@ static void cuda_maxpool2d_backward(afloc_device *dev, float *dinput, const floa
                                     int32_t W, int32_t K, int32_t stride, int32_t pad) {
     if (afloc_cuda_failed(dev)) return;
     if (B <= 0 || C <= 0 || H <= 0 || W <= 0 || K <= 0 || stride <= 0) return;
-    const int32_t OH = pool_out_size(H, K, stride, pad);
-    const int32_t OW = pool_out_size(W, K, stride, pad);
+    const int32_t OH = afloc_cuda_out_size(H, K, stride, pad);
+    const int32_t OW = afloc_cuda_out_size(W, K, stride, pad);
     if (OH <= 0 || OW <= 0) return;
     afloc_device_scope scope(dev);
     const size_t n = (size_t)B * (size_t)C * (size_t)H * (size_t)W;

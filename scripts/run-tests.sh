@@ -1,5 +1,5 @@
 #!/bin/sh
-# run-tests.sh: builds and runs every test the way CI does, in three build trees:
+# run-tests.sh: builds and runs every test the way CI does, in four build trees:
 #   build/        normal build (+ CUDA plugin when nvcc exists), all tests but the fuzzers
 #   build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer, all tests but the fuzzers
 #   build-tsan/   clang + ThreadSanitizer (with OpenMP's Archer tool), the tests it can run (below)
@@ -48,9 +48,9 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest build-asa
 # runtime preloaded), the symbol-list and install checks (TSan adds exports and its own link),
 # a timing test, and the minutes-long demo and full-size runs (7x-15x slower under TSan).
 tsan_skip='^(python_.*|examples_python_.*|api_library_symbols|api_install_consumer|api_cli_demo_(quick|dataset_reuse|steps_before_quick)|evalcli_eval_run|model_(small|small_position|default)_parity|model_convert|laterality_probe|train_step_vs_torch.*|synth_cxr_timing|bench_gpu_train_smoke)$'
-archer=$(ls /usr/lib/llvm-*/lib/libarcher.so 2>/dev/null | tail -n 1)
 if [ "${AFLOC_SKIP_TSAN:-0}" != 1 ]; then
   echo "== ThreadSanitizer build =="
+  archer=$(ls /usr/lib/llvm-*/lib/libarcher.so 2>/dev/null | tail -n 1)
   if [ -z "$archer" ]; then
     echo "run-tests: OpenMP's Archer tool (libarcher.so, Debian's libomp-14-dev) is missing"
     exit 1
